@@ -1,0 +1,64 @@
+"""ferrotick: a tokio runtime awaitable from asyncio, and what trading services build on it.
+
+The native core is ``ferrotick._core``; this package re-exports its public API.
+"""
+
+from __future__ import annotations
+
+import atexit as _atexit
+
+from . import _core, _logging
+from ._core import (
+    BlockingCallError,
+    CircuitOpenError,
+    ConfigError,
+    ConnectError,
+    ExchangeError,
+    FerrotickError,
+    FerrotickFuture,
+    HTTPError,
+    HTTPStatusError,
+    IndicatorInputError,
+    RateLimitExceeded,
+    RequestTimeout,
+    SchedulerError,
+    ServiceContainerError,
+    configure,
+    echo,
+    echo_sync,
+    runtime_stats,
+    sleep,
+    sleep_sync,
+)
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "BlockingCallError",
+    "CircuitOpenError",
+    "ConfigError",
+    "ConnectError",
+    "ExchangeError",
+    "FerrotickError",
+    "FerrotickFuture",
+    "HTTPError",
+    "HTTPStatusError",
+    "IndicatorInputError",
+    "RateLimitExceeded",
+    "RequestTimeout",
+    "SchedulerError",
+    "ServiceContainerError",
+    "__version__",
+    "configure",
+    "echo",
+    "echo_sync",
+    "runtime_stats",
+    "sleep",
+    "sleep_sync",
+]
+
+_logging.install()
+# Registered at import, so it runs after the exit handlers of code that
+# imported ferrotick later (atexit is last-in, first-out): in-flight Rust work
+# is dropped and runtime threads stop touching Python before finalization.
+_atexit.register(_core._shutdown)

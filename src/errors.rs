@@ -1,0 +1,518 @@
+//! The error type shared by every domain and its mapping onto ferrotick's
+//! Python exception tree.
+//!
+//! Domain code (no PyO3) returns [`FtError`]. The Python side builds the
+//! exception classes once per interpreter (see [`exception_types`]) and turns
+//! an `FtError` into an instance of the matching class, with the message
+//! passed through [`redact`] first so that no query string, signature, token
+//! or auth header ever reaches a Python message.
+
+use std::fmt;
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+/// Which class of the Python exception tree an error maps onto.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Ferrotick,
+    Config,
+    IndicatorInput,
+    Http,
+    Connect,
+    RequestTimeout,
+    HttpStatus,
+    CircuitOpen,
+    RateLimitExceeded,
+    Scheduler,
+    ServiceContainer,
+    Exchange,
+    BlockingCall,
+}
+
+/// One error value for every domain. Optional fields carry the attributes
+/// that some exception classes expose (`.status`, `.retry_after`, `.code`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FtError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub retry_after: Option<f64>,
+    pub status: Option<u16>,
+    pub code: Option<i64>,
+}
+
+impl FtError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        FtError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+            status: None,
+            code: None,
+        }
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Ferrotick, message)
+    }
+
+    /// Wraps an error with context, keeping the original cause in the message.
+    pub fn with_cause(kind: ErrorKind, context: &str, cause: &dyn std::error::Error) -> Self {
+        let mut msg = format!("{context}: {cause}");
+        let mut src = cause.source();
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        Self::new(kind, msg)
+    }
+}
+
+impl fmt::Display for FtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.message))
+    }
+}
+
+impl std::error::Error for FtError {}
+
+pub type FtResult<T> = Result<T, FtError>;
+
+// ---------------------------------------------------------------------------
+// Redaction
+// ---------------------------------------------------------------------------
+
+/// Keys whose values never appear in a message (compared case-insensitively,
+/// with `-` and `_` ignored).
+const SECRET_KEYS: &[&str] = &[
+    "signature",
+    "sig",
+    "token",
+    "accesstoken",
+    "refreshtoken",
+    "apikey",
+    "key",
+    "secret",
+    "apisecret",
+    "secretkey",
+    "password",
+    "passwd",
+    "pass",
+    "auth",
+    "authorization",
+    "proxyauthorization",
+    "xmbxapikey",
+    "cookie",
+    "setcookie",
+    "session",
+    "sessionid",
+    "listenkey",
+    "privatekey",
+    "bearer",
+];
+
+fn normalise_key(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let k = normalise_key(key.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace()));
+    SECRET_KEYS.contains(&k.as_str())
+}
+
+const MASK: &str = "[redacted]";
+
+/// Removes secrets from a message: query strings of URLs, `key=value` pairs
+/// whose key names a secret, `Header: value` pairs for auth headers and
+/// bearer tokens. Everything else is kept so that the cause stays readable.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    // Work line by line so that a header value is cut at the end of its line.
+    for (i, line) in message.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&redact_line(line));
+    }
+    out
+}
+
+fn redact_line(line: &str) -> String {
+    // Header form: "Authorization: Bearer abc" / "X-MBX-APIKEY: abc".
+    if let Some(colon) = line.find(':') {
+        let (key, rest) = line.split_at(colon);
+        let key_trim = key.trim();
+        if !key_trim.is_empty()
+            && !key_trim.contains(char::is_whitespace)
+            && is_secret_key(key_trim)
+            && !rest.starts_with("://")
+        {
+            return format!("{key}: {MASK}");
+        }
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while !rest.is_empty() {
+        // Split off the next whitespace-delimited token, keeping separators.
+        let start = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        if rest.is_empty() {
+            break;
+        }
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let token = &rest[..end];
+        out.push_str(&redact_token(token));
+        rest = &rest[end..];
+        // "Bearer <token>": mask the following token.
+        if token.eq_ignore_ascii_case("bearer") || token.eq_ignore_ascii_case("basic") {
+            let start = rest
+                .find(|c: char| !c.is_whitespace())
+                .unwrap_or(rest.len());
+            out.push_str(&rest[..start]);
+            rest = &rest[start..];
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if end > 0 {
+                out.push_str(MASK);
+            }
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+fn redact_token(token: &str) -> String {
+    // URLs: drop the query string and any userinfo.
+    if let Some(scheme_end) = token.find("://") {
+        let mut url = token.to_string();
+        let trailing: String = url
+            .chars()
+            .rev()
+            .take_while(|c| matches!(c, '\'' | '"' | ')' | ']' | ',' | '.' | ';' | '>'))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        url.truncate(url.len() - trailing.len());
+        let mut result = String::new();
+        let (head, tail) = url.split_at(scheme_end + 3);
+        result.push_str(head);
+        let mut tail = tail.to_string();
+        let authority_end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+        if let Some(at) = tail[..authority_end].rfind('@') {
+            tail = format!("{MASK}@{}", &tail[at + 1..]);
+        }
+        if let Some(q) = tail.find('?') {
+            let frag = tail[q..].find('#').map(|f| q + f);
+            let mut cut = tail[..q].to_string();
+            cut.push_str("?[query redacted]");
+            if let Some(f) = frag {
+                let _ = f; // fragments may carry tokens too: drop them
+            }
+            tail = cut;
+        } else if let Some(f) = tail.find('#') {
+            tail.truncate(f);
+        }
+        result.push_str(&tail);
+        result.push_str(&trailing);
+        return result;
+    }
+    // key=value pairs, possibly joined by '&' or ',' or ';'.
+    if token.contains('=') {
+        let mut out = String::with_capacity(token.len());
+        let mut first = true;
+        for part in token.split('&') {
+            if !first {
+                out.push('&');
+            }
+            first = false;
+            if let Some(eq) = part.find('=') {
+                let key = &part[..eq];
+                let key_name = key.rsplit(['?', ',', ';', '(', '{']).next().unwrap_or(key);
+                if is_secret_key(key_name) {
+                    out.push_str(key);
+                    out.push('=');
+                    out.push_str(MASK);
+                    // keep a trailing separator such as ',' or ')'
+                    if let Some(last) = part[eq + 1..].chars().last() {
+                        if matches!(last, ',' | ')' | ';' | '}') {
+                            out.push(last);
+                        }
+                    }
+                    continue;
+                }
+            }
+            out.push_str(part);
+        }
+        return out;
+    }
+    token.to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Python exception tree
+// ---------------------------------------------------------------------------
+
+/// The classes of the exception tree, created once per interpreter.
+pub struct ExceptionTypes {
+    pub ferrotick: Py<PyType>,
+    pub config: Py<PyType>,
+    pub indicator_input: Py<PyType>,
+    pub http: Py<PyType>,
+    pub connect: Py<PyType>,
+    pub request_timeout: Py<PyType>,
+    pub http_status: Py<PyType>,
+    pub circuit_open: Py<PyType>,
+    pub rate_limit_exceeded: Py<PyType>,
+    pub scheduler: Py<PyType>,
+    pub service_container: Py<PyType>,
+    pub exchange: Py<PyType>,
+    pub blocking_call: Py<PyType>,
+}
+
+static TYPES: PyOnceLock<ExceptionTypes> = PyOnceLock::new();
+
+fn make_type<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: &[Bound<'py, PyAny>],
+    doc: &str,
+) -> PyResult<Py<PyType>> {
+    let builtins = py.import("builtins")?;
+    let type_fn = builtins.getattr("type")?;
+    let ns = PyDict::new(py);
+    ns.set_item("__module__", "ferrotick")?;
+    ns.set_item("__doc__", doc)?;
+    let bases = PyTuple::new(py, bases)?;
+    let cls = type_fn.call1((name, bases, ns))?;
+    Ok(cls.cast_into::<PyType>()?.unbind())
+}
+
+/// Returns the exception classes, creating them on first use.
+pub fn exception_types(py: Python<'_>) -> PyResult<&ExceptionTypes> {
+    TYPES.get_or_try_init(py, || {
+        let builtins = py.import("builtins")?;
+        let exc = builtins.getattr("Exception")?;
+        let value_error = builtins.getattr("ValueError")?;
+        let connection_error = builtins.getattr("ConnectionError")?;
+        let timeout_error = builtins.getattr("TimeoutError")?;
+        let runtime_error = builtins.getattr("RuntimeError")?;
+
+        let ferrotick = make_type(
+            py,
+            "FerrotickError",
+            &[exc],
+            "Base of every ferrotick error.",
+        )?;
+        let base = ferrotick.bind(py).clone().into_any();
+        let config = make_type(
+            py,
+            "ConfigError",
+            &[base.clone(), value_error.clone()],
+            "Bad arguments or bad configuration.",
+        )?;
+        let indicator_input = make_type(
+            py,
+            "IndicatorInputError",
+            &[base.clone(), value_error],
+            "Bad indicator input: dtype, shape, period.",
+        )?;
+        let http = make_type(
+            py,
+            "HTTPError",
+            std::slice::from_ref(&base),
+            "An HTTP request failed.",
+        )?;
+        let http_b = http.bind(py).clone().into_any();
+        let connect = make_type(
+            py,
+            "ConnectError",
+            &[http_b.clone(), connection_error],
+            "The connection could not be made or was lost before a response.",
+        )?;
+        let request_timeout = make_type(
+            py,
+            "RequestTimeout",
+            &[http_b.clone(), timeout_error],
+            "A request ran out of time.",
+        )?;
+        let http_status = make_type(
+            py,
+            "HTTPStatusError",
+            &[http_b],
+            "The server answered with an error status (.status, .headers, .body).",
+        )?;
+        let circuit_open = make_type(
+            py,
+            "CircuitOpenError",
+            std::slice::from_ref(&base),
+            "A circuit breaker is open (.retry_after seconds until it half-opens).",
+        )?;
+        let rate_limit_exceeded = make_type(
+            py,
+            "RateLimitExceeded",
+            std::slice::from_ref(&base),
+            "A rate limit was exceeded (.retry_after seconds).",
+        )?;
+        let scheduler = make_type(
+            py,
+            "SchedulerError",
+            std::slice::from_ref(&base),
+            "A scheduler error.",
+        )?;
+        let service_container = make_type(
+            py,
+            "ServiceContainerError",
+            std::slice::from_ref(&base),
+            "A service container error.",
+        )?;
+        let exchange = make_type(
+            py,
+            "ExchangeError",
+            std::slice::from_ref(&base),
+            "An exchange rejected a request (.code and .msg as the exchange sent them).",
+        )?;
+        let blocking_call = make_type(
+            py,
+            "BlockingCallError",
+            &[base, runtime_error],
+            "A blocking call was made on a thread whose event loop is running.",
+        )?;
+        Ok::<_, PyErr>(ExceptionTypes {
+            ferrotick,
+            config,
+            indicator_input,
+            http,
+            connect,
+            request_timeout,
+            http_status,
+            circuit_open,
+            rate_limit_exceeded,
+            scheduler,
+            service_container,
+            exchange,
+            blocking_call,
+        })
+    })
+}
+
+impl ExceptionTypes {
+    pub fn for_kind(&self, kind: ErrorKind) -> &Py<PyType> {
+        match kind {
+            ErrorKind::Ferrotick => &self.ferrotick,
+            ErrorKind::Config => &self.config,
+            ErrorKind::IndicatorInput => &self.indicator_input,
+            ErrorKind::Http => &self.http,
+            ErrorKind::Connect => &self.connect,
+            ErrorKind::RequestTimeout => &self.request_timeout,
+            ErrorKind::HttpStatus => &self.http_status,
+            ErrorKind::CircuitOpen => &self.circuit_open,
+            ErrorKind::RateLimitExceeded => &self.rate_limit_exceeded,
+            ErrorKind::Scheduler => &self.scheduler,
+            ErrorKind::ServiceContainer => &self.service_container,
+            ErrorKind::Exchange => &self.exchange,
+            ErrorKind::BlockingCall => &self.blocking_call,
+        }
+    }
+}
+
+impl FtError {
+    /// Builds the Python exception instance (redacted message, attributes).
+    pub fn to_pyerr(&self, py: Python<'_>) -> PyErr {
+        match self.build(py) {
+            Ok(e) => e,
+            Err(e) => e,
+        }
+    }
+
+    fn build(&self, py: Python<'_>) -> PyResult<PyErr> {
+        let types = exception_types(py)?;
+        let cls = types.for_kind(self.kind).bind(py);
+        let inst = cls.call1((redact(&self.message),))?;
+        match self.kind {
+            ErrorKind::CircuitOpen | ErrorKind::RateLimitExceeded => {
+                inst.setattr("retry_after", self.retry_after)?;
+            }
+            ErrorKind::HttpStatus => {
+                inst.setattr("status", self.status)?;
+            }
+            ErrorKind::Exchange => {
+                inst.setattr("code", self.code)?;
+                inst.setattr("msg", redact(&self.message))?;
+            }
+            _ => {}
+        }
+        Ok(PyErr::from_value(inst))
+    }
+}
+
+impl From<FtError> for PyErr {
+    fn from(e: FtError) -> PyErr {
+        Python::attach(|py| e.to_pyerr(py))
+    }
+}
+
+/// Shorthand for a ConfigError naming an argument.
+pub fn config_err(message: impl Into<String>) -> PyErr {
+    FtError::config(message).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_query_strings() {
+        let m = redact("error sending request for url (https://api.example.com/api/v3/order?symbol=BTC&signature=abc123): connection reset");
+        assert!(!m.contains("abc123"), "{m}");
+        assert!(!m.contains("symbol=BTC"), "{m}");
+        assert!(
+            m.contains("https://api.example.com/api/v3/order?[query redacted]"),
+            "{m}"
+        );
+        assert!(m.contains("connection reset"), "{m}");
+    }
+
+    #[test]
+    fn masks_secret_pairs_and_headers() {
+        let m = redact("bad request: signature=deadbeef&timestamp=1 api_key=XYZ");
+        assert!(!m.contains("deadbeef") && !m.contains("XYZ"), "{m}");
+        assert!(m.contains("timestamp=1"), "{m}");
+        let m = redact(
+            "headers:\nX-MBX-APIKEY: supersecret\nAuthorization: Bearer tok.en\nContent-Type: json",
+        );
+        assert!(!m.contains("supersecret") && !m.contains("tok.en"), "{m}");
+        assert!(m.contains("Content-Type: json"), "{m}");
+        let m = redact("sent Bearer abc.def.ghi to host");
+        assert!(!m.contains("abc.def.ghi") && m.contains("to host"), "{m}");
+    }
+
+    #[test]
+    fn masks_userinfo_and_keeps_plain_text() {
+        let m = redact("connect to http://user:pw@127.0.0.1:8080/x failed");
+        assert!(!m.contains("pw@"), "{m}");
+        assert!(m.contains("127.0.0.1:8080/x failed"), "{m}");
+        assert_eq!(
+            redact("timer fired late by 3 ms"),
+            "timer fired late by 3 ms"
+        );
+    }
+
+    #[test]
+    fn cause_chain_is_kept() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = FtError::with_cause(ErrorKind::Connect, "connect failed", &io);
+        assert_eq!(e.to_string(), "connect failed: refused");
+    }
+}
