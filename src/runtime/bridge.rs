@@ -456,6 +456,11 @@ impl Link {
 // The Python future
 // ---------------------------------------------------------------------------
 
+enum Step {
+    Yield(Py<PyAny>),
+    Return(Py<PyAny>),
+}
+
 enum FutState {
     Pending,
     /// `sleep(0)`: the first `__next__` yields a bare None (one loop turn).
@@ -610,6 +615,37 @@ impl FerrotickFuture {
         }
     }
 
+    /// One step of the await protocol: yield self (pending), yield None
+    /// once (`sleep(0)`), return the value, or raise.
+    fn step(slf: &Bound<'_, Self>) -> PyResult<Step> {
+        let py = slf.py();
+        let mut f = slf.try_borrow_mut()?;
+        loop {
+            return match &f.state {
+                FutState::Done(v) => Ok(Step::Return(v.clone_ref(py))),
+                FutState::Failed(e) => Err(e.clone_ref(py)),
+                FutState::Cancelled(msg) => Err(Self::cancelled_error(py, msg)),
+                FutState::YieldOnce => {
+                    if f.loop_.is_none() {
+                        f.ensure_loop(py)?;
+                    }
+                    f.state = FutState::Done(py.None());
+                    Ok(Step::Yield(py.None()))
+                }
+                FutState::Pending => {
+                    if f.sync_from_link(py) {
+                        continue;
+                    }
+                    if f.loop_.is_none() {
+                        f.ensure_loop(py)?;
+                    }
+                    f.blocking = true;
+                    Ok(Step::Yield(slf.clone().into_any().unbind()))
+                }
+            };
+        }
+    }
+
     fn take_waiter(&mut self) -> Option<Py<FerrotickFuture>> {
         self.link
             .as_ref()
@@ -719,36 +755,9 @@ impl FerrotickFuture {
     }
 
     fn __next__(slf: &Bound<'_, Self>) -> PyResult<Option<Py<PyAny>>> {
-        let py = slf.py();
-        let mut f = slf.borrow_mut();
-        match &f.state {
-            FutState::Done(v) => {
-                let v = v.clone_ref(py);
-                drop(f);
-                Err(stop_iteration(py, v))
-            }
-            FutState::Failed(e) => Err(e.clone_ref(py)),
-            FutState::Cancelled(msg) => Err(Self::cancelled_error(py, msg)),
-            FutState::YieldOnce => {
-                if f.loop_.is_none() {
-                    f.ensure_loop(py)?;
-                }
-                f.state = FutState::Done(py.None());
-                drop(f);
-                Ok(Some(py.None()))
-            }
-            FutState::Pending => {
-                if f.sync_from_link(py) {
-                    drop(f);
-                    return Self::__next__(slf);
-                }
-                if f.loop_.is_none() {
-                    f.ensure_loop(py)?;
-                }
-                f.blocking = true;
-                drop(f);
-                Ok(Some(slf.clone().into_any().unbind()))
-            }
+        match Self::step(slf)? {
+            Step::Yield(v) => Ok(Some(v)),
+            Step::Return(v) => Err(stop_iteration(slf.py(), v)),
         }
     }
 
@@ -942,20 +951,14 @@ fn stop_iteration(py: Python<'_>, value: Py<PyAny>) -> PyErr {
 
 /// An awaitable that is already done with `value`.
 pub fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, FerrotickFuture>> {
-    let mut f = FerrotickFuture::new_state(FutState::Done(value));
-    if let Some(l) = running_loop(py)? {
-        f.loop_ = Some(l.unbind());
-    }
-    Bound::new(py, f)
+    // The loop is bound lazily (get_loop / add_done_callback): awaiting a
+    // done future never needs it.
+    Bound::new(py, FerrotickFuture::new_state(FutState::Done(value)))
 }
 
 /// An awaitable that is already done with an error.
 pub fn failed(py: Python<'_>, err: PyErr) -> PyResult<Bound<'_, FerrotickFuture>> {
-    let mut f = FerrotickFuture::new_state(FutState::Failed(err));
-    if let Some(l) = running_loop(py)? {
-        f.loop_ = Some(l.unbind());
-    }
-    Bound::new(py, f)
+    Bound::new(py, FerrotickFuture::new_state(FutState::Failed(err)))
 }
 
 /// An awaitable that yields to the loop exactly once (`sleep(0)`).
@@ -1038,4 +1041,90 @@ where
             })
         })
     })
+}
+
+// ---------------------------------------------------------------------------
+// Native await slots
+// ---------------------------------------------------------------------------
+
+/// `am_await`: the future is its own iterator.
+unsafe extern "C" fn am_await(slf: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls this slot with a valid, borrowed `slf` while
+    // the caller holds the GIL; returning a new reference to it is the
+    // slot's contract.
+    unsafe {
+        pyo3::ffi::Py_INCREF(slf);
+    }
+    slf
+}
+
+/// `am_send`: lets `await` get the result as a return value (PYGEN_RETURN)
+/// instead of through a StopIteration exception.
+unsafe extern "C" fn am_send(
+    slf: *mut pyo3::ffi::PyObject,
+    _arg: *mut pyo3::ffi::PyObject,
+    result: *mut *mut pyo3::ffi::PyObject,
+) -> pyo3::ffi::PySendResult {
+    use pyo3::ffi::PySendResult;
+    // SAFETY: CPython calls am_send with the GIL held, `slf` a valid borrowed
+    // reference to an instance of the type the slot was installed on
+    // (FerrotickFuture, which cannot be subclassed) and `result` a valid
+    // out-pointer. We write a new reference (or NULL with an exception set)
+    // into `result` as the slot's contract requires, and no panic crosses
+    // the FFI boundary.
+    unsafe {
+        let py = Python::assume_attached();
+        let obj = Bound::from_borrowed_ptr(py, slf);
+        let fut = obj.cast_unchecked::<FerrotickFuture>();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| FerrotickFuture::step(fut)));
+        match outcome {
+            Ok(Ok(Step::Return(v))) => {
+                *result = v.into_ptr();
+                PySendResult::PYGEN_RETURN
+            }
+            Ok(Ok(Step::Yield(v))) => {
+                *result = v.into_ptr();
+                PySendResult::PYGEN_NEXT
+            }
+            Ok(Err(e)) => {
+                e.restore(py);
+                *result = std::ptr::null_mut();
+                PySendResult::PYGEN_ERROR
+            }
+            Err(p) => {
+                PyRuntimeError::new_err(format!(
+                    "internal error in ferrotick's await: {}",
+                    super::panic_message(p)
+                ))
+                .restore(py);
+                *result = std::ptr::null_mut();
+                PySendResult::PYGEN_ERROR
+            }
+        }
+    }
+}
+
+/// Installs the native `am_await`/`am_send` slots on the future type.
+pub fn install_await_slots(py: Python<'_>) -> PyResult<()> {
+    use pyo3::PyTypeInfo;
+    let tp = FerrotickFuture::type_object(py);
+    let raw = tp.as_type_ptr();
+    // SAFETY: FerrotickFuture is a heap type created by PyO3 with an
+    // `__await__` method, so `tp_as_async` points at the PyAsyncMethods
+    // stored inside its own PyHeapTypeObject, which lives as long as the
+    // type. We fill two slots of that struct once, at module initialisation
+    // with the GIL held, before any instance exists, and then tell CPython
+    // the type changed. Both functions follow the slots' contracts.
+    unsafe {
+        let am = (*raw).tp_as_async;
+        if am.is_null() {
+            return Err(PyRuntimeError::new_err(
+                "FerrotickFuture has no async slots (PyO3 layout changed)",
+            ));
+        }
+        (*am).am_await = Some(am_await);
+        (*am).am_send = Some(am_send);
+        pyo3::ffi::PyType_Modified(raw);
+    }
+    Ok(())
 }

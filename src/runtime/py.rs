@@ -233,6 +233,7 @@ pub fn _shutdown(py: Python<'_>) {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FerrotickFuture>()?;
+    bridge::install_await_slots(m.py())?;
     m.add_class::<bridge::LoopWaker>()?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_stats, m)?)?;
