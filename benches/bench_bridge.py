@@ -103,7 +103,10 @@ for kind, pyo3_target in (("asyncio", 10.0), ("uvloop", 5.0)):
             },
             ops=10_000,
             quick_ops=2_000,
-            targets={"pyo3-async-runtimes future_into_py": pyo3_target, "pure-Python async def no-op": 1.0},
+            targets={
+                "pyo3-async-runtimes future_into_py": pyo3_target,
+                "pure-Python async def no-op": 1.0,
+            },
             unit="await",
         )
     )
@@ -117,7 +120,9 @@ BENCHMARKS.append(
         ),
         contenders={
             "ferrotick": _on("asyncio", _sequential, _bench.pending_noop),
-            "pyo3-async-runtimes future_into_py": _on("asyncio", _sequential, _bench.pending_noop_pyo3),
+            "pyo3-async-runtimes future_into_py": _on(
+                "asyncio", _sequential, _bench.pending_noop_pyo3
+            ),
         },
         ops=20_000,
         quick_ops=2_000,

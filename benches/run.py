@@ -95,7 +95,9 @@ def fmt_rate(ops_per_s: float) -> str:
 def machine_line() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?"
+            )
     except OSError:
         model = platform.processor() or "?"
     return (
@@ -149,9 +151,16 @@ def run(benches: list[Benchmark], rounds: int, quick: bool) -> list[dict]:
         print(f"{b.name}:", file=sys.stderr)
         for lb in labels:
             w, c = med[lb]
-            print(f"  {lb:32s} {fmt_time(w):>10s}/{b.unit}  {fmt_rate(1 / w):>10s}  cpu {fmt_time(c)}", file=sys.stderr)
+            print(
+                f"  {lb:32s} {fmt_time(w):>10s}/{b.unit}  {fmt_rate(1 / w):>10s}  cpu {fmt_time(c)}",
+                file=sys.stderr,
+            )
         for lb, r in row["ratios"].items():
-            t = "" if r["target"] is None else f" (target >= {r['target']}x: {'met' if r['met'] else 'MISSED'})"
+            t = (
+                ""
+                if r["target"] is None
+                else f" (target >= {r['target']}x: {'met' if r['met'] else 'MISSED'})"
+            )
             print(f"  ratio vs {lb}: {r['ratio']:.2f}x{t}", file=sys.stderr)
     return rows
 
@@ -173,11 +182,20 @@ def write_markdown(rows: list[dict], path: Path, rounds: int, quick: bool) -> No
     for row in rows:
         labels = list(row["results"])
         ours = labels[0]
-        lines += [f"## {row['name']}", "", row["description"], "",
-                  f"{row['ops']} {row['unit']}s per round.", "",
-                  "| contender | time per " + row["unit"] + " | rate | CPU per " + row["unit"]
-                  + " | ratio (peer / ferrotick) | target |",
-                  "|---|---:|---:|---:|---:|---|"]
+        lines += [
+            f"## {row['name']}",
+            "",
+            row["description"],
+            "",
+            f"{row['ops']} {row['unit']}s per round.",
+            "",
+            "| contender | time per "
+            + row["unit"]
+            + " | rate | CPU per "
+            + row["unit"]
+            + " | ratio (peer / ferrotick) | target |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
         for lb in labels:
             res = row["results"][lb]
             w, c = res["wall_per_op"], res["cpu_per_op"]
@@ -186,18 +204,27 @@ def write_markdown(rows: list[dict], path: Path, rounds: int, quick: bool) -> No
             else:
                 r = row["ratios"][lb]
                 ratio = f"{r['ratio']:.2f}×"
-                target = "" if r["target"] is None else (
-                    f"≥ {r['target']}×: {'met' if r['met'] else 'missed'}")
-            lines.append(f"| {lb} | {fmt_time(w)} | {fmt_rate(1 / w)} | {fmt_time(c)} | {ratio} | {target} |")
+                target = (
+                    ""
+                    if r["target"] is None
+                    else (f"≥ {r['target']}×: {'met' if r['met'] else 'missed'}")
+                )
+            lines.append(
+                f"| {lb} | {fmt_time(w)} | {fmt_rate(1 / w)} | {fmt_time(c)} | {ratio} | {target} |"
+            )
         lines.append("")
     path.write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="few operations per round (CI smoke run)")
     p.add_argument("--only", help="run benchmarks whose name contains this")
-    p.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 5; minimum 5)")
+    p.add_argument(
+        "--rounds", type=int, default=None, help="rounds (default 7, quick 5; minimum 5)"
+    )
     p.add_argument("--output", type=Path, default=None)
     args = p.parse_args(argv)
     rounds = max(5, args.rounds or (5 if args.quick else 7))
@@ -211,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         # partial run: keep other sections, replace those measured now
         out = HERE / f"RESULTS-{args.only}.md"
     write_markdown(rows, out, rounds, args.quick)
-    (HERE / ("results-quick.json" if args.quick else "results.json")).write_text(json.dumps(rows, indent=2))
+    (HERE / ("results-quick.json" if args.quick else "results.json")).write_text(
+        json.dumps(rows, indent=2)
+    )
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -48,7 +48,9 @@ async def _self_check(n: int) -> dict[str, float | int | bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ferrotick", description=__doc__)
-    parser.add_argument("--awaits", type=int, default=20_000, help="concurrent awaits in the self-check")
+    parser.add_argument(
+        "--awaits", type=int, default=20_000, help="concurrent awaits in the self-check"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if args.awaits < 1:
@@ -56,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
     check = asyncio.run(_self_check(args.awaits))
     stats = ferrotick.runtime_stats()
-    config = {k: stats[k] for k in ("worker_threads", "max_blocking_threads", "compute_threads", "shutdown_timeout")}
+    config = {
+        k: stats[k]
+        for k in ("worker_threads", "max_blocking_threads", "compute_threads", "shutdown_timeout")
+    }
     report = {"version": ferrotick.__version__, "runtime": config, "bridge_self_check": check}
     if args.json:
         print(json.dumps(report, indent=2))

@@ -275,43 +275,6 @@ pub fn alive_tasks() -> usize {
         .unwrap_or(0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_parsing_rejects_garbage() {
-        std::env::set_var("FERROTICK_TEST_THREADS", "abc");
-        assert!(env_usize("FERROTICK_TEST_THREADS").is_err());
-        std::env::set_var("FERROTICK_TEST_THREADS", "0");
-        assert!(env_usize("FERROTICK_TEST_THREADS").is_err());
-        std::env::set_var("FERROTICK_TEST_THREADS", " 3 ");
-        assert_eq!(env_usize("FERROTICK_TEST_THREADS").ok().flatten(), Some(3));
-        std::env::remove_var("FERROTICK_TEST_THREADS");
-        assert_eq!(env_usize("FERROTICK_TEST_THREADS").ok().flatten(), None);
-    }
-
-    #[test]
-    fn thread_counts_are_checked() {
-        assert!(check_threads("worker_threads", 0).is_err());
-        assert!(check_threads("worker_threads", 4).is_ok());
-        assert!(check_threads("worker_threads", 5000).is_err());
-    }
-
-    #[test]
-    fn runtime_starts_and_runs_tasks() {
-        let h = handle().expect("runtime starts");
-        let (tx, rx) = std::sync::mpsc::channel();
-        h.spawn(async move {
-            let _ = tx.send(41 + 1);
-        });
-        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).ok(), Some(42));
-        // a second call returns the same runtime
-        assert!(handle().is_ok());
-        assert!(configure(|_| Ok(())).is_err());
-    }
-}
-
 /// Polls a future, turning a panic inside it into an internal error instead
 /// of unwinding through the runtime.
 pub struct CatchPanic<F>(pub F);
@@ -361,4 +324,41 @@ pub fn duration_arg(name: &str, seconds: f64) -> FtResult<Duration> {
     let capped = seconds.min(10.0 * 365.0 * 86_400.0);
     Duration::try_from_secs_f64(capped)
         .map_err(|_| FtError::config(format!("{name} is out of range: {seconds}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_parsing_rejects_garbage() {
+        std::env::set_var("FERROTICK_TEST_THREADS", "abc");
+        assert!(env_usize("FERROTICK_TEST_THREADS").is_err());
+        std::env::set_var("FERROTICK_TEST_THREADS", "0");
+        assert!(env_usize("FERROTICK_TEST_THREADS").is_err());
+        std::env::set_var("FERROTICK_TEST_THREADS", " 3 ");
+        assert_eq!(env_usize("FERROTICK_TEST_THREADS").ok().flatten(), Some(3));
+        std::env::remove_var("FERROTICK_TEST_THREADS");
+        assert_eq!(env_usize("FERROTICK_TEST_THREADS").ok().flatten(), None);
+    }
+
+    #[test]
+    fn thread_counts_are_checked() {
+        assert!(check_threads("worker_threads", 0).is_err());
+        assert!(check_threads("worker_threads", 4).is_ok());
+        assert!(check_threads("worker_threads", 5000).is_err());
+    }
+
+    #[test]
+    fn runtime_starts_and_runs_tasks() {
+        let h = handle().expect("runtime starts");
+        let (tx, rx) = std::sync::mpsc::channel();
+        h.spawn(async move {
+            let _ = tx.send(41 + 1);
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).ok(), Some(42));
+        // a second call returns the same runtime
+        assert!(handle().is_ok());
+        assert!(configure(|_| Ok(())).is_err());
+    }
 }
