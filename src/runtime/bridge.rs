@@ -92,6 +92,9 @@ pub struct LoopQueue {
     closed: Notify,
     loop_id: usize,
     loop_ref: Py<PyAny>,
+    /// Fork generation the queue was made in; a forked child never touches
+    /// the locks of a queue inherited from its parent.
+    generation: u64,
     pending: AtomicUsize,
     completions: AtomicU64,
     wakeups: AtomicU64,
@@ -189,7 +192,8 @@ impl LoopQueue {
                 let mut s = link.state.lock();
                 (s.outcome.take(), s.waiter.take())
             };
-            let (Some(outcome), Some(waiter)) = (outcome, waiter) else {
+            // No waiter: nobody registered a callback (or cancel() took it).
+            let Some(waiter) = waiter else {
                 continue;
             };
             self.completions.fetch_add(1, Ordering::Relaxed);
@@ -243,13 +247,18 @@ pub struct LoopWaker {
 #[pymethods]
 impl LoopWaker {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        if self.queue.generation != super::fork_generation() {
+            return Ok(());
+        }
         self.queue.drain(py)
     }
 }
 
 impl Drop for LoopWaker {
     fn drop(&mut self) {
-        self.queue.detach();
+        if self.queue.generation == super::fork_generation() {
+            self.queue.detach();
+        }
     }
 }
 
@@ -339,6 +348,7 @@ fn create_queue(py: Python<'_>, loop_: &Bound<'_, PyAny>) -> PyResult<Arc<LoopQu
         closed: Notify::new(),
         loop_id: loop_.as_ptr() as usize,
         loop_ref,
+        generation: super::fork_generation(),
         pending: AtomicUsize::new(0),
         completions: AtomicU64::new(0),
         wakeups: AtomicU64::new(0),
@@ -482,6 +492,8 @@ pub struct FerrotickFuture {
     #[pyo3(get, set, name = "_asyncio_future_blocking")]
     blocking: bool,
     counted: bool,
+    /// Fork generation of the tokio task behind `abort`.
+    generation: u64,
 }
 
 impl FerrotickFuture {
@@ -495,6 +507,7 @@ impl FerrotickFuture {
             callbacks: Vec::new(),
             blocking: false,
             counted: false,
+            generation: super::fork_generation(),
         }
     }
 
@@ -571,18 +584,24 @@ impl FerrotickFuture {
     /// Completes `fut` from the loop thread and runs its callbacks. With
     /// `direct`, callbacks are called right here (we are a loop callback
     /// already); errors they raise go to the loop's exception handler.
+    /// `outcome` is None when `done()`/`result()` already moved it into
+    /// the Python state; the callbacks still have to run.
     fn complete(
         py: Python<'_>,
         fut: &Bound<'_, FerrotickFuture>,
-        outcome: Outcome,
+        outcome: Option<Outcome>,
         direct: bool,
     ) -> PyResult<()> {
         let (callbacks, loop_) = {
-            let mut f = fut.borrow_mut();
-            if !matches!(f.state, FutState::Pending) {
+            let mut f = fut.try_borrow_mut()?;
+            if let Some(outcome) = outcome {
+                if matches!(f.state, FutState::Pending) {
+                    f.set_outcome(py, outcome);
+                }
+            }
+            if f.is_pending() {
                 return Ok(());
             }
-            f.set_outcome(py, outcome);
             (
                 std::mem::take(&mut f.callbacks),
                 f.loop_.as_ref().map(|l| l.clone_ref(py)),
@@ -801,29 +820,43 @@ impl FerrotickFuture {
         context: Option<Py<PyAny>>,
     ) -> PyResult<()> {
         let py = slf.py();
-        let mut f = slf.borrow_mut();
+        let mut f = slf.try_borrow_mut()?;
         if f.loop_.is_none() {
             f.ensure_loop(py)?;
         }
-        f.sync_from_link(py);
         match f.state {
             FutState::Pending => {
                 let first = f.callbacks.is_empty();
                 f.callbacks.push((fn_, context));
                 if first {
                     if let Some(link) = f.link.clone() {
-                        let mut s = link.state.lock();
-                        if let Some(outcome) = s.outcome.take() {
-                            // Finished between sync_from_link and here.
-                            drop(s);
-                            let cbs = std::mem::take(&mut f.callbacks);
-                            f.set_outcome(py, outcome);
-                            let l = f.loop_.as_ref().map(|l| l.clone_ref(py));
+                        let finished = {
+                            let mut s = link.state.lock();
+                            s.waiter = Some(slf.clone().unbind());
+                            s.queue = f.queue.clone();
+                            s.outcome.is_some()
+                        };
+                        if finished {
+                            // Finished before anyone waited: deliver through
+                            // the loop's queue like any other completion, so
+                            // that callbacks run on a later loop iteration and
+                            // many of them share one wake-up.
+                            let queue = f.queue.clone();
                             drop(f);
-                            return run_callbacks(py, slf.as_any(), cbs, l, false);
+                            match queue {
+                                Some(q) => q.push(link),
+                                None => {
+                                    let waiter = link.state.lock().waiter.take();
+                                    drop(waiter);
+                                    let mut f = slf.try_borrow_mut()?;
+                                    f.sync_from_link(py);
+                                    let cbs = std::mem::take(&mut f.callbacks);
+                                    let l = f.loop_.as_ref().map(|l| l.clone_ref(py));
+                                    drop(f);
+                                    return run_callbacks(py, slf.as_any(), cbs, l, false);
+                                }
+                            }
                         }
-                        s.waiter = Some(slf.clone().unbind());
-                        s.queue = f.queue.clone();
                     }
                 }
                 Ok(())
@@ -876,7 +909,11 @@ impl FerrotickFuture {
         };
         f.state = FutState::Cancelled(msg);
         if let Some(a) = f.abort.take() {
-            a.abort();
+            if f.generation == super::fork_generation() {
+                a.abort();
+            } else {
+                std::mem::forget(a);
+            }
         }
         f.uncount();
         let waiter = f.take_waiter();
@@ -922,11 +959,21 @@ impl FerrotickFuture {
 
 impl Drop for FerrotickFuture {
     fn drop(&mut self) {
-        // A pending future nobody can await any more: stop its work.
+        // A pending future nobody can await any more: stop its work. In a
+        // forked child the task belongs to the parent's abandoned runtime,
+        // whose locks must not be touched.
         if let Some(a) = self.abort.take() {
-            a.abort();
+            if self.generation == super::fork_generation() {
+                a.abort();
+            } else {
+                std::mem::forget(a);
+            }
         }
-        self.uncount();
+        if self.generation == super::fork_generation() {
+            self.uncount();
+        } else if let Some(q) = self.queue.take() {
+            std::mem::forget(q);
+        }
     }
 }
 
