@@ -3,6 +3,7 @@
 //! This file only registers each domain's Python classes and functions.
 
 pub mod errors;
+pub mod monitor;
 pub mod runtime;
 
 use pyo3::prelude::*;
@@ -30,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(name, t.clone_ref(py))?;
     }
     runtime::py::register(m)?;
+    monitor::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

@@ -1,0 +1,61 @@
+"""ferrotick.monitor: metrics in Rust with a prometheus_client-compatible API, the
+seed's AsyncPerformanceMonitor, loop-lag and memory monitors, a health checker and
+exposition (Prometheus text, OpenMetrics, JSON, an HTTP server)."""
+
+from __future__ import annotations
+
+from ._exposition import MetricsHandler, snapshot, start_http_server
+from ._metrics import (
+    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_OPENMETRICS,
+    DEFAULT_BUCKETS,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    choose_encoder,
+    generate_latest,
+    generate_openmetrics,
+)
+from ._perf import (
+    AsyncPerformanceMonitor,
+    get_async_monitor,
+    track_async_function,
+    track_operation,
+)
+from ._runtime import (
+    AsyncHealthChecker,
+    LoopLagMonitor,
+    MemoryMonitor,
+    get_memory_monitor,
+    get_memory_usage,
+)
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "CONTENT_TYPE_OPENMETRICS",
+    "DEFAULT_BUCKETS",
+    "REGISTRY",
+    "AsyncHealthChecker",
+    "AsyncPerformanceMonitor",
+    "CollectorRegistry",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "LoopLagMonitor",
+    "MemoryMonitor",
+    "MetricsHandler",
+    "Summary",
+    "choose_encoder",
+    "generate_latest",
+    "generate_openmetrics",
+    "get_async_monitor",
+    "get_memory_monitor",
+    "get_memory_usage",
+    "snapshot",
+    "start_http_server",
+    "track_async_function",
+    "track_operation",
+]

@@ -1,0 +1,9 @@
+//! Performance monitor: a lock-free metrics registry with Prometheus
+//! buckets and HDR-style percentile sketches, exposition in the Prometheus
+//! and OpenMetrics formats, and the operation tracker behind the seed's
+//! `AsyncPerformanceMonitor`.
+
+pub mod expo;
+pub mod py;
+pub mod registry;
+pub mod sketch;
