@@ -5,6 +5,7 @@
 pub mod errors;
 pub mod monitor;
 pub mod runtime;
+pub mod sched;
 
 use pyo3::prelude::*;
 
@@ -32,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     runtime::py::register(m)?;
     monitor::py::register(m)?;
+    sched::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

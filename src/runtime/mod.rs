@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod bridge;
 pub mod logging;
 pub mod py;
+pub mod timer;
 
 #[cfg(feature = "bench")]
 pub mod bench;
