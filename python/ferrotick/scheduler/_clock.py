@@ -1,0 +1,88 @@
+"""Clocks the scheduler waits on.
+
+``RealClock`` waits on ferrotick's precise Rust timer (a dedicated thread parked
+to the deadline, re-reading the wall clock at least every 250 ms so that a clock
+step fires due jobs instead of sleeping through them). ``ManualClock`` is driven
+by tests: ``await clock.advance(seconds)`` runs a month of schedule in
+milliseconds, stopping at every due time so that jobs run in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .. import _core
+
+
+class RealClock:
+    def now(self) -> float:
+        return time.time()
+
+    def sleep_until(self, t: float) -> Any:
+        return _core.sleep_until(t)
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float | Any = 1_700_000_000.0) -> None:
+        if hasattr(start, "timestamp"):
+            start = start.timestamp()
+        self._now = float(start)
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._settlers: list[Callable[[], Awaitable[None]]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep_until(self, t: float) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if t <= self._now:
+            fut.set_result(None)
+        else:
+            heapq.heappush(self._waiters, (t, next(self._seq), fut))
+        return fut
+
+    def _add_settler(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._settlers.append(fn)
+
+    def _remove_settler(self, fn: Callable[[], Awaitable[None]]) -> None:
+        if fn in self._settlers:
+            self._settlers.remove(fn)
+
+    async def _settle(self) -> None:
+        for _ in range(3):
+            for _ in range(5):
+                await asyncio.sleep(0)
+            for fn in list(self._settlers):
+                await fn()
+
+    async def advance(self, seconds: float) -> None:
+        """Moves time forward by ``seconds``, waking every sleeper in order and
+        letting the jobs it starts finish before moving on."""
+        await self.advance_to(self._now + float(seconds))
+
+    async def advance_to(self, target: float) -> None:
+        if hasattr(target, "timestamp"):
+            target = target.timestamp()
+        await self._settle()
+        while True:
+            while self._waiters and self._waiters[0][2].done():
+                heapq.heappop(self._waiters)
+            if not self._waiters or self._waiters[0][0] > target:
+                break
+            t = self._waiters[0][0]
+            self._now = max(self._now, t)
+            while self._waiters and self._waiters[0][0] <= self._now:
+                _, _, fut = heapq.heappop(self._waiters)
+                if not fut.done():
+                    fut.set_result(None)
+            await self._settle()
+        self._now = max(self._now, float(target))
+        await self._settle()

@@ -1,0 +1,777 @@
+"""AsyncScheduler and BackgroundScheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import datetime as _dt
+import functools
+import heapq
+import inspect
+import itertools
+import logging
+import math
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from .._core import ConfigError, SchedulerError
+from ._clock import ManualClock, RealClock
+from ._tz import from_unix, get_zone, to_unix
+from .triggers import BaseTrigger, CronTrigger, DateTrigger, IntervalTrigger, jitter_offset
+
+logger = logging.getLogger("ferrotick.scheduler")
+
+EVENT_JOB_EXECUTED = 1 << 0
+EVENT_JOB_ERROR = 1 << 1
+EVENT_JOB_MISSED = 1 << 2
+EVENT_JOB_MAX_INSTANCES = 1 << 3
+EVENT_JOB_SUBMITTED = 1 << 4
+EVENT_ALL = (1 << 5) - 1
+
+_UNDEFINED: Any = object()
+
+
+@dataclasses.dataclass
+class JobEvent:
+    code: int
+    job_id: str
+    scheduled_run_time: _dt.datetime | None
+    retval: Any = None
+    exception: BaseException | None = None
+    traceback: str | None = None
+    duration: float | None = None
+
+
+@dataclasses.dataclass
+class JobStatus:
+    next_run_time: _dt.datetime | None
+    last_run_time: _dt.datetime | None
+    last_duration: float | None
+    last_error: str | None
+    runs: int
+    errors: int
+    misses: int
+    skips: int
+    coalesced: int
+    running: int
+
+
+class Job:
+    """A scheduled job (APScheduler's Job, on ferrotick's scheduler)."""
+
+    def __init__(
+        self,
+        scheduler: AsyncScheduler,
+        id: str,
+        func: Callable[..., Any],
+        trigger: BaseTrigger,
+        **opts: Any,
+    ):
+        self._scheduler = scheduler
+        self.id = id
+        self.func = func
+        self.trigger = trigger
+        self.name: str = opts.get("name") or getattr(func, "__qualname__", repr(func))
+        self.args: tuple[Any, ...] = tuple(opts.get("args") or ())
+        self.kwargs: dict[str, Any] = dict(opts.get("kwargs") or {})
+        self.misfire_grace_time: float | None = opts.get("misfire_grace_time")
+        self.coalesce: bool = opts.get("coalesce", True)
+        self.max_instances: int = opts.get("max_instances", 1)
+        self.paused = False
+        # nominal (trigger) time of the next firing and its jittered run time
+        self._next_nominal: float | None = None
+        self._next_run: float | None = None
+        self._version = 0
+        self._running = 0
+        self._runs = 0
+        self._errors = 0
+        self._misses = 0
+        self._skips = 0
+        self._coalesced = 0
+        self._last_run: float | None = None
+        self._last_duration: float | None = None
+        self._last_error: str | None = None
+        self._is_coro = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+            getattr(func, "__call__", None)  # noqa: B004 (callable objects with async __call__)
+        )
+
+    @property
+    def next_run_time(self) -> _dt.datetime | None:
+        if self.paused or self._next_run is None:
+            return None
+        return from_unix(self._next_run, self.trigger.timezone)
+
+    @property
+    def pending(self) -> bool:
+        return not self._scheduler.running
+
+    @property
+    def status(self) -> JobStatus:
+        tz = self.trigger.timezone
+        return JobStatus(
+            next_run_time=self.next_run_time,
+            last_run_time=None if self._last_run is None else from_unix(self._last_run, tz),
+            last_duration=self._last_duration,
+            last_error=self._last_error,
+            runs=self._runs,
+            errors=self._errors,
+            misses=self._misses,
+            skips=self._skips,
+            coalesced=self._coalesced,
+            running=self._running,
+        )
+
+    def modify(self, **changes: Any) -> Job:
+        self._scheduler.modify_job(self.id, **changes)
+        return self
+
+    def reschedule(self, trigger: Any, **trigger_args: Any) -> Job:
+        self._scheduler.reschedule_job(self.id, trigger, **trigger_args)
+        return self
+
+    def pause(self) -> Job:
+        self._scheduler.pause_job(self.id)
+        return self
+
+    def resume(self) -> Job:
+        self._scheduler.resume_job(self.id)
+        return self
+
+    def remove(self) -> None:
+        self._scheduler.remove_job(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Job id={self.id!r} name={self.name!r} trigger={self.trigger!r} next_run_time={self.next_run_time}>"
+
+
+def _check_grace(v: Any) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
+        raise ConfigError(f"misfire_grace_time: expected None or seconds >= 0, got {v!r}")
+    return float(v)
+
+
+def _check_max_instances(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ConfigError(f"max_instances: expected an integer >= 1, got {v!r}")
+    return v
+
+
+class AsyncScheduler:
+    """Runs jobs on an asyncio loop at times given by triggers.
+
+    Coroutine functions run on the scheduler's loop; plain functions run in a
+    thread pool, never on the loop. ``misfire_grace_time=None`` (the default) runs
+    late jobs however late; ``coalesce=True`` collapses a backlog into one run;
+    ``max_instances`` bounds concurrent runs of one job (skips are counted and
+    logged). A job that raises is logged with its traceback and counted; it never
+    stops the scheduler.
+    """
+
+    def __init__(
+        self,
+        *,
+        timezone: Any = None,
+        clock: Any = None,
+        executor_workers: int = 10,
+        job_defaults: dict[str, Any] | None = None,
+    ) -> None:
+        self.timezone, _ = get_zone(timezone)
+        self._tz_arg = timezone
+        self._clock = clock or RealClock()
+        if (
+            isinstance(executor_workers, bool)
+            or not isinstance(executor_workers, int)
+            or executor_workers < 1
+        ):
+            raise ConfigError(
+                f"executor_workers: expected an integer >= 1, got {executor_workers!r}"
+            )
+        self._executor_workers = executor_workers
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        defaults = dict(job_defaults or {})
+        self._defaults = {
+            "misfire_grace_time": _check_grace(defaults.get("misfire_grace_time")),
+            "coalesce": bool(defaults.get("coalesce", True)),
+            "max_instances": _check_max_instances(defaults.get("max_instances", 1)),
+        }
+        self._jobs: dict[str, Job] = {}
+        self._heap: list[tuple[float, int, int, str]] = []
+        self._seq = itertools.count()
+        self._listeners: list[tuple[Callable[[JobEvent], Any], int]] = []
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._sleep: Any = None
+        self._rescheduled = False
+        self.running = False
+
+    # -- jobs -------------------------------------------------------------------------
+
+    def _make_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
+        if isinstance(trigger, BaseTrigger):
+            if trigger_args:
+                raise ConfigError(
+                    f"trigger: unexpected arguments {sorted(trigger_args)} with a trigger object"
+                )
+            return trigger
+        if trigger is None or trigger == "date":
+            run_date = trigger_args.pop("run_date", None)
+            tz = trigger_args.pop("timezone", None)
+            if trigger_args:
+                raise ConfigError(
+                    f"trigger: unexpected arguments {sorted(trigger_args)} for a date trigger"
+                )
+            if run_date is None:
+                run_date = from_unix(self._clock.now(), self.timezone)
+            return DateTrigger(run_date, timezone=tz)
+        trigger_args.setdefault("timezone", self._tz_arg)
+        if trigger == "interval":
+            return IntervalTrigger(**trigger_args)
+        if trigger == "cron":
+            expr = trigger_args.pop("crontab", None)
+            if expr is not None:
+                return CronTrigger.from_crontab(expr, **trigger_args)
+            return CronTrigger(**trigger_args)
+        raise ConfigError(
+            f"trigger: unknown trigger {trigger!r} (use 'date', 'interval', 'cron' or a trigger object)"
+        )
+
+    def add_job(
+        self,
+        func: Callable[..., Any],
+        trigger: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        id: str | None = None,  # noqa: A002
+        name: str | None = None,
+        misfire_grace_time: Any = _UNDEFINED,
+        coalesce: Any = _UNDEFINED,
+        max_instances: Any = _UNDEFINED,
+        next_run_time: Any = _UNDEFINED,
+        replace_existing: bool = False,
+        **trigger_args: Any,
+    ) -> Job:
+        if not callable(func):
+            raise ConfigError(f"func: expected a callable, got {func!r}")
+        if id is not None and not isinstance(id, str):
+            raise ConfigError("id: expected a string")
+        job_id = id or uuid.uuid4().hex
+        if job_id in self._jobs and not replace_existing:
+            raise ConfigError(
+                f"id: a job with id {job_id!r} already exists (pass replace_existing=True)"
+            )
+        trig = self._make_trigger(trigger, dict(trigger_args))
+        if args is not None and not isinstance(args, (list, tuple)):
+            raise ConfigError("args: expected a list or tuple")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise ConfigError("kwargs: expected a dict")
+        job = Job(
+            self,
+            job_id,
+            func,
+            trig,
+            name=name,
+            args=args,
+            kwargs=kwargs,
+            misfire_grace_time=self._defaults["misfire_grace_time"]
+            if misfire_grace_time is _UNDEFINED
+            else _check_grace(misfire_grace_time),
+            coalesce=self._defaults["coalesce"] if coalesce is _UNDEFINED else bool(coalesce),
+            max_instances=self._defaults["max_instances"]
+            if max_instances is _UNDEFINED
+            else _check_max_instances(max_instances),
+        )
+        trig._bind_default_timezone(self._tz_arg)
+        now = self._clock.now()
+        implicit = isinstance(trig, IntervalTrigger) and trig.anchored(now)
+        old = self._jobs.get(job_id)
+        if old is not None:
+            job._running = old._running
+        self._jobs[job_id] = job
+        if next_run_time is not _UNDEFINED:
+            if next_run_time is None:
+                job.paused = True
+                self._compute_next(job, now)
+            else:
+                t = to_unix(next_run_time, "next_run_time")
+                job._next_nominal = job._next_run = t
+                self._push(job)
+        else:
+            self._compute_next(job, now if implicit else now - 1e-6)
+        self._wake()
+        return job
+
+    def scheduled_job(
+        self, trigger: Any = None, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of ``add_job``."""
+
+        def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_job(func, trigger, **kwargs)
+            return func
+
+        return deco
+
+    def _compute_next(self, job: Job, after: float) -> None:
+        nominal = job.trigger._next_unix(after)
+        job._next_nominal = nominal
+        job._next_run = (
+            None
+            if nominal is None
+            else nominal + jitter_offset(job.id, nominal, job.trigger.jitter)
+        )
+        job._version += 1
+        if nominal is not None:
+            self._push(job)
+
+    def _push(self, job: Job) -> None:
+        if job._next_run is not None and not job.paused:
+            heapq.heappush(self._heap, (job._next_run, next(self._seq), job._version, job.id))
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def get_jobs(self) -> list[Job]:
+        return sorted(self._jobs.values(), key=lambda j: (j._next_run is None, j._next_run or 0.0))
+
+    def _job(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise SchedulerError(f"job_id: no job with id {job_id!r}")
+        return job
+
+    def remove_job(self, job_id: str) -> None:
+        job = self._job(job_id)
+        del self._jobs[job_id]
+        job._version += 1
+
+    def remove_all_jobs(self) -> None:
+        for job in self._jobs.values():
+            job._version += 1
+        self._jobs.clear()
+        self._heap.clear()
+
+    def pause_job(self, job_id: str) -> Job:
+        job = self._job(job_id)
+        job.paused = True
+        job._version += 1
+        return job
+
+    def resume_job(self, job_id: str) -> Job:
+        job = self._job(job_id)
+        if job.paused:
+            job.paused = False
+            now = self._clock.now()
+            if job._next_nominal is None or job._next_nominal < now:
+                self._compute_next(job, now)
+            else:
+                job._version += 1
+                self._push(job)
+            self._wake()
+        return job
+
+    def modify_job(self, job_id: str, **changes: Any) -> Job:
+        job = self._job(job_id)
+        for key, value in changes.items():
+            if key == "misfire_grace_time":
+                job.misfire_grace_time = _check_grace(value)
+            elif key == "max_instances":
+                job.max_instances = _check_max_instances(value)
+            elif key == "coalesce":
+                job.coalesce = bool(value)
+            elif key in ("name", "args", "kwargs"):
+                setattr(
+                    job,
+                    key,
+                    tuple(value) if key == "args" else (dict(value) if key == "kwargs" else value),
+                )
+            elif key == "func":
+                if not callable(value):
+                    raise ConfigError(f"func: expected a callable, got {value!r}")
+                job.func = value
+                job._is_coro = inspect.iscoroutinefunction(value)
+            elif key == "next_run_time":
+                t = to_unix(value, "next_run_time")
+                job._next_nominal = job._next_run = t
+                job._version += 1
+                self._push(job)
+                self._wake()
+            elif key == "trigger":
+                self.reschedule_job(job_id, value)
+            else:
+                raise ConfigError(f"{key}: not a job attribute that can be modified")
+        return job
+
+    def reschedule_job(self, job_id: str, trigger: Any = "date", **trigger_args: Any) -> Job:
+        job = self._job(job_id)
+        job.trigger = self._make_trigger(trigger, dict(trigger_args))
+        job.trigger._bind_default_timezone(self._tz_arg)
+        now = self._clock.now()
+        implicit = isinstance(job.trigger, IntervalTrigger) and job.trigger.anchored(now)
+        self._compute_next(job, now if implicit else now - 1e-6)
+        self._wake()
+        return job
+
+    # -- listeners --------------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[JobEvent], Any], mask: int = EVENT_ALL) -> None:
+        if not callable(callback):
+            raise ConfigError("callback: expected a callable")
+        self._listeners.append((callback, mask))
+
+    def remove_listener(self, callback: Callable[[JobEvent], Any]) -> None:
+        self._listeners = [(cb, m) for cb, m in self._listeners if cb is not callback]
+
+    def _emit(self, event: JobEvent) -> None:
+        for cb, mask in list(self._listeners):
+            if mask & event.code:
+                try:
+                    r = cb(event)
+                    if inspect.isawaitable(r) and self._loop is not None:
+                        self._track(asyncio.ensure_future(r, loop=self._loop))
+                except Exception:
+                    logger.exception("scheduler listener %r failed", cb)
+
+    # -- running ----------------------------------------------------------------------
+
+    async def start(self, paused: bool = False) -> None:
+        if self.running:
+            raise SchedulerError("the scheduler is already running")
+        self._loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self._executor_workers, thread_name_prefix="ferrotick-job"
+            )
+        self.running = True
+        if isinstance(self._clock, ManualClock):
+            self._clock._add_settler(self._settle)
+        self._main = self._loop.create_task(self._run(), name="ferrotick-scheduler")
+
+    async def stop(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stops firing; with ``wait``, waits for running jobs (up to ``timeout``
+        seconds), then cancels whatever still runs."""
+        if not self.running:
+            return
+        self.running = False
+        main, self._main = self._main, None
+        if main is not None:
+            main.cancel()
+            try:
+                await main
+            except asyncio.CancelledError:
+                pass
+        pending = {t for t in self._tasks if not t.done()}
+        if pending and wait:
+            await asyncio.wait(pending, timeout=timeout)
+        for t in pending:
+            if not t.done():
+                t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if isinstance(self._clock, ManualClock):
+            self._clock._remove_settler(self._settle)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    shutdown = stop
+
+    async def __aenter__(self) -> AsyncScheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _wake(self) -> None:
+        sleep = self._sleep
+        if sleep is not None and not sleep.done():
+            self._rescheduled = True
+            sleep.cancel()
+
+    def _track(self, fut: asyncio.Future[Any]) -> None:
+        self._tasks.add(fut)
+        fut.add_done_callback(self._tasks.discard)
+
+    async def _settle(self) -> None:
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _run(self) -> None:
+        clock = self._clock
+        heap = self._heap
+        while self.running:
+            now = clock.now()
+            while heap and heap[0][0] <= now:
+                _, _, version, job_id = heapq.heappop(heap)
+                job = self._jobs.get(job_id)
+                if job is None or job._version != version or job.paused:
+                    continue
+                self._process_due(job, now)
+            while heap:
+                _, _, version, job_id = heap[0]
+                job = self._jobs.get(job_id)
+                if job is None or job._version != version or job.paused:
+                    heapq.heappop(heap)
+                    continue
+                break
+            self._rescheduled = False
+            if heap:
+                self._sleep = clock.sleep_until(heap[0][0])
+            else:
+                self._sleep = self._loop.create_future() if self._loop else None
+            try:
+                await self._sleep
+            except asyncio.CancelledError:
+                if self._rescheduled and self.running:
+                    continue
+                raise
+            finally:
+                self._sleep = None
+
+    def _process_due(self, job: Job, now: float) -> None:
+        first = job._next_nominal
+        if first is None:
+            return
+        run_times: list[float]
+        if job.coalesce:
+            last = job.trigger._last_unix_at_or_before(now, first)
+            last = first if last is None or last < first else last
+            if last > first:
+                job._coalesced += 1
+            run_times = [last]
+        else:
+            run_times = []
+            t: float | None = first
+            while t is not None and t <= now and len(run_times) < 10_000:
+                run_times.append(t)
+                t = job.trigger._next_unix(t)
+        self._compute_next(job, run_times[-1])
+        for nominal in run_times:
+            scheduled = nominal + jitter_offset(job.id, nominal, job.trigger.jitter)
+            lateness = now - scheduled
+            if job.misfire_grace_time is not None and lateness > job.misfire_grace_time:
+                job._misses += 1
+                logger.warning(
+                    "job %r missed its run at %s by %.3fs (misfire_grace_time=%s)",
+                    job.name,
+                    from_unix(scheduled, job.trigger.timezone).isoformat(),
+                    lateness,
+                    job.misfire_grace_time,
+                )
+                self._emit(
+                    JobEvent(EVENT_JOB_MISSED, job.id, from_unix(scheduled, job.trigger.timezone))
+                )
+                continue
+            if job._running >= job.max_instances:
+                job._skips += 1
+                logger.warning(
+                    "job %r skipped: maximum number of running instances reached (%d)",
+                    job.name,
+                    job.max_instances,
+                )
+                self._emit(
+                    JobEvent(
+                        EVENT_JOB_MAX_INSTANCES, job.id, from_unix(scheduled, job.trigger.timezone)
+                    )
+                )
+                continue
+            self._launch(job, scheduled)
+
+    def _launch(self, job: Job, scheduled: float) -> None:
+        loop = self._loop
+        assert loop is not None
+        job._running += 1
+        if job._is_coro:
+            task = loop.create_task(
+                self._invoke_async(job, scheduled), name=f"ferrotick-job-{job.id}"
+            )
+        else:
+            task = loop.create_task(
+                self._invoke_sync(job, scheduled), name=f"ferrotick-job-{job.id}"
+            )
+        self._track(task)
+
+    async def _invoke_async(self, job: Job, scheduled: float) -> None:
+        start = time.perf_counter()
+        job._last_run = self._clock.now()
+        try:
+            result = await job.func(*job.args, **job.kwargs)
+        except asyncio.CancelledError:
+            job._running -= 1
+            raise
+        except Exception as e:
+            self._failed(job, scheduled, e, time.perf_counter() - start)
+        else:
+            self._succeeded(job, scheduled, result, time.perf_counter() - start)
+
+    async def _invoke_sync(self, job: Job, scheduled: float) -> None:
+        start = time.perf_counter()
+        job._last_run = self._clock.now()
+        call = functools.partial(job.func, *job.args, **job.kwargs)
+        try:
+            assert self._loop is not None and self._executor is not None
+            result = await self._loop.run_in_executor(self._executor, call)
+        except asyncio.CancelledError:
+            job._running -= 1
+            raise
+        except Exception as e:
+            self._failed(job, scheduled, e, time.perf_counter() - start)
+        else:
+            self._succeeded(job, scheduled, result, time.perf_counter() - start)
+
+    def _succeeded(self, job: Job, scheduled: float, result: Any, duration: float) -> None:
+        job._running -= 1
+        job._runs += 1
+        job._last_duration = duration
+        job._last_error = None
+        if self._listeners:
+            self._emit(
+                JobEvent(
+                    EVENT_JOB_EXECUTED,
+                    job.id,
+                    from_unix(scheduled, job.trigger.timezone),
+                    retval=result,
+                    duration=duration,
+                )
+            )
+
+    def _failed(self, job: Job, scheduled: float, exc: Exception, duration: float) -> None:
+        job._running -= 1
+        job._runs += 1
+        job._errors += 1
+        job._last_duration = duration
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        job._last_error = f"{type(exc).__name__}: {exc}"
+        logger.error("job %r raised an exception:\n%s", job.name, tb)
+        self._emit(
+            JobEvent(
+                EVENT_JOB_ERROR,
+                job.id,
+                from_unix(scheduled, job.trigger.timezone),
+                exception=exc,
+                traceback=tb,
+                duration=duration,
+            )
+        )
+
+
+class BackgroundScheduler:
+    """The same scheduler on its own event-loop thread, for Flask and scripts.
+
+    ``start()`` and ``shutdown()`` are plain calls; jobs, listeners and queries go
+    through the scheduler thread safely.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs = kwargs
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._scheduler = AsyncScheduler(**kwargs)
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler.running
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise SchedulerError("the scheduler is already running")
+        ready = threading.Event()
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self._scheduler.start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="ferrotick-scheduler", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = self._loop
+        if loop is None or threading.current_thread() is self._thread:
+            return fn(*args, **kwargs)
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as e:  # delivered to the caller's thread
+                fut.set_exception(e)
+
+        loop.call_soon_threadsafe(call)
+        return fut.result()
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(
+            self._scheduler.stop(wait=wait, timeout=timeout), loop
+        ).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        self._loop = None
+        self._thread = None
+
+    def __enter__(self) -> BackgroundScheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def add_job(self, func: Callable[..., Any], trigger: Any = None, **kwargs: Any) -> Job:
+        return self._call(self._scheduler.add_job, func, trigger, **kwargs)
+
+    def scheduled_job(
+        self, trigger: Any = None, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_job(func, trigger, **kwargs)
+            return func
+
+        return deco
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self._call(self._scheduler.get_job, job_id)
+
+    def get_jobs(self) -> list[Job]:
+        return self._call(self._scheduler.get_jobs)
+
+    def remove_job(self, job_id: str) -> None:
+        self._call(self._scheduler.remove_job, job_id)
+
+    def remove_all_jobs(self) -> None:
+        self._call(self._scheduler.remove_all_jobs)
+
+    def pause_job(self, job_id: str) -> Job:
+        return self._call(self._scheduler.pause_job, job_id)
+
+    def resume_job(self, job_id: str) -> Job:
+        return self._call(self._scheduler.resume_job, job_id)
+
+    def modify_job(self, job_id: str, **changes: Any) -> Job:
+        return self._call(self._scheduler.modify_job, job_id, **changes)
+
+    def reschedule_job(self, job_id: str, trigger: Any = "date", **trigger_args: Any) -> Job:
+        return self._call(self._scheduler.reschedule_job, job_id, trigger, **trigger_args)
+
+    def add_listener(self, callback: Callable[[JobEvent], Any], mask: int = EVENT_ALL) -> None:
+        self._call(self._scheduler.add_listener, callback, mask)
+
+    def remove_listener(self, callback: Callable[[JobEvent], Any]) -> None:
+        self._call(self._scheduler.remove_listener, callback)
