@@ -4,6 +4,7 @@
 
 pub mod errors;
 pub mod monitor;
+pub mod net;
 pub mod runtime;
 pub mod sched;
 
@@ -34,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::py::register(m)?;
     monitor::py::register(m)?;
     sched::py::register(m)?;
+    net::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

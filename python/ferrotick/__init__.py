@@ -8,6 +8,17 @@ from __future__ import annotations
 import atexit as _atexit
 
 from . import _core, _logging
+from ._async_utils import (
+    BatchConfig,
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitBreakerState,
+    RequestBatcher,
+    async_cache,
+    cleanup_async_utils,
+    gather_with_concurrency,
+    get_request_batcher,
+)
 from ._core import (
     BlockingCallError,
     CircuitOpenError,
@@ -19,6 +30,7 @@ from ._core import (
     HTTPError,
     HTTPStatusError,
     IndicatorInputError,
+    RateLimiter,
     RateLimitExceeded,
     RequestTimeout,
     SchedulerError,
@@ -34,6 +46,16 @@ from ._core import (
 __version__: str = _core.__version__
 
 __all__ = [
+    "BatchConfig",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitBreakerState",
+    "RateLimiter",
+    "RequestBatcher",
+    "async_cache",
+    "cleanup_async_utils",
+    "gather_with_concurrency",
+    "get_request_batcher",
     "BlockingCallError",
     "CircuitOpenError",
     "ConfigError",

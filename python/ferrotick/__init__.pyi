@@ -1,5 +1,16 @@
 """Type stubs for the ferrotick package."""
 
+from ._async_utils import (
+    BatchConfig as BatchConfig,
+    CircuitBreaker as CircuitBreaker,
+    CircuitBreakerConfig as CircuitBreakerConfig,
+    CircuitBreakerState as CircuitBreakerState,
+    RequestBatcher as RequestBatcher,
+    async_cache as async_cache,
+    cleanup_async_utils as cleanup_async_utils,
+    gather_with_concurrency as gather_with_concurrency,
+    get_request_batcher as get_request_batcher,
+)
 from ._core import (
     BlockingCallError as BlockingCallError,
     CircuitOpenError as CircuitOpenError,
@@ -11,6 +22,7 @@ from ._core import (
     HTTPError as HTTPError,
     HTTPStatusError as HTTPStatusError,
     IndicatorInputError as IndicatorInputError,
+    RateLimiter as RateLimiter,
     RateLimitExceeded as RateLimitExceeded,
     RequestTimeout as RequestTimeout,
     SchedulerError as SchedulerError,

@@ -1,0 +1,6 @@
+//! Network layer: rate limiting and circuit breaking (used standalone and,
+//! next, by the pooled HTTP client).
+
+pub mod breaker;
+pub mod limiter;
+pub mod py;
