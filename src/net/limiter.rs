@@ -38,6 +38,8 @@ pub struct SlidingWindow {
 #[derive(Default)]
 struct Inner {
     grants: VecDeque<Grant>,
+    /// Sum of the weights in `grants`.
+    total: u64,
     next_id: u64,
     stats: LimiterStats,
 }
@@ -90,6 +92,7 @@ impl SlidingWindow {
     fn expire(&self, g: &mut Inner, now: Instant) {
         while let Some(front) = g.grants.front() {
             if front.at + self.window <= now {
+                g.total -= front.weight;
                 g.grants.pop_front();
             } else {
                 break;
@@ -98,20 +101,21 @@ impl SlidingWindow {
     }
 
     /// The earliest time >= max(now, last grant) at which `weight` fits.
+    /// Expired grants are gone (see `expire`), so when nothing is reserved
+    /// ahead this is O(1): everything left counts.
     fn earliest(&self, g: &Inner, now: Instant, weight: u64) -> Instant {
         let mut t = g.grants.back().map_or(now, |b| b.at.max(now));
-        let mut in_window: u64 = g
-            .grants
-            .iter()
-            .filter(|e| e.at + self.window > t)
-            .map(|e| e.weight)
-            .sum();
+        let mut in_window = g.total;
         let mut i = 0;
-        while in_window + weight > self.max && i < g.grants.len() {
+        while i < g.grants.len() {
             let e = &g.grants[i];
-            if e.at + self.window > t {
+            if e.at + self.window <= t {
+                in_window -= e.weight;
+            } else if in_window + weight > self.max {
                 t = e.at + self.window;
                 in_window -= e.weight;
+            } else {
+                break;
             }
             i += 1;
         }
@@ -128,6 +132,7 @@ impl SlidingWindow {
         g.next_id += 1;
         let id = g.next_id;
         g.grants.push_back(Grant { at: t, weight, id });
+        g.total += weight;
         g.stats.granted += 1;
         if t <= now {
             Ok(Slot::Now)
@@ -152,6 +157,7 @@ impl SlidingWindow {
                 weight,
                 id,
             });
+            g.total += weight;
             g.stats.granted += 1;
             Ok(true)
         } else {
@@ -165,9 +171,9 @@ impl SlidingWindow {
         let mut g = self.inner.lock();
         if let Some(pos) = g.grants.iter().position(|e| e.id == id) {
             if let Some(e) = g.grants.remove(pos) {
+                g.total -= e.weight;
                 g.stats.granted -= 1;
                 g.stats.cancelled += 1;
-                let _ = e;
             }
         }
     }
