@@ -36,6 +36,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     monitor::py::register(m)?;
     sched::py::register(m)?;
     net::py::register(m)?;
+    net::pyclient::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

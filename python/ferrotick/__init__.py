@@ -42,10 +42,26 @@ from ._core import (
     sleep,
     sleep_sync,
 )
+from .http import (
+    AsyncHTTPClient,
+    ClientResponse,
+    ClientTimeout,
+    ConnectionPoolConfig,
+    RetryConfig,
+    RetryStrategy,
+    get_http_client,
+)
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "AsyncHTTPClient",
+    "ClientResponse",
+    "ClientTimeout",
+    "ConnectionPoolConfig",
+    "RetryConfig",
+    "RetryStrategy",
+    "get_http_client",
     "BatchConfig",
     "CircuitBreaker",
     "CircuitBreakerConfig",

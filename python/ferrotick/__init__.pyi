@@ -34,6 +34,15 @@ from ._core import (
     sleep as sleep,
     sleep_sync as sleep_sync,
 )
+from .http import (
+    AsyncHTTPClient as AsyncHTTPClient,
+    ClientResponse as ClientResponse,
+    ClientTimeout as ClientTimeout,
+    ConnectionPoolConfig as ConnectionPoolConfig,
+    RetryConfig as RetryConfig,
+    RetryStrategy as RetryStrategy,
+    get_http_client as get_http_client,
+)
 
 __version__: str
 __all__: list[str]

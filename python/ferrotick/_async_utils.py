@@ -439,8 +439,11 @@ def get_request_batcher(config: BatchConfig | None = None) -> RequestBatcher:
 
 
 async def cleanup_async_utils() -> None:
-    """Flushes and forgets the shared objects (batcher; the HTTP client once present)."""
+    """Flushes and forgets the shared objects: the batcher and the HTTP client."""
     global _shared_batcher
+    from .http import _close_shared
+
+    await _close_shared()
     b, _shared_batcher = _shared_batcher, None
     if b is not None:
         try:

@@ -2,5 +2,8 @@
 //! next, by the pooled HTTP client).
 
 pub mod breaker;
+pub mod client;
 pub mod limiter;
 pub mod py;
+pub mod pyclient;
+pub mod pyjson;

@@ -1,0 +1,537 @@
+//! Python wrappers for the HTTP client: `HttpClient`, `Response` and the
+//! retry policy. The aiohttp-style API (`AsyncHTTPClient`, context managers,
+//! case-insensitive headers) is in `ferrotick.http`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use super::client::{
+    self, Body, Client, PoolConfig, RequestSpec, RetryPolicy, Strategy, Streaming, Timeouts,
+};
+use super::pyjson;
+use crate::errors::{config_err, ErrorKind, FtError};
+use crate::runtime::bridge::{self, Converter, FerrotickFuture};
+use crate::runtime::{blocking, duration_arg};
+
+fn ft(py: Python<'_>, e: FtError) -> PyErr {
+    e.to_pyerr(py)
+}
+
+fn opt_secs(py: Python<'_>, name: &str, v: Option<f64>) -> PyResult<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(s) => duration_arg(name, s).map(Some).map_err(|e| ft(py, e)),
+    }
+}
+
+/// How a request is retried (built from `ferrotick.RetryConfig`).
+#[pyclass(module = "ferrotick._core", name = "RetryPolicy", frozen)]
+#[derive(Clone)]
+pub struct PyRetryPolicy {
+    inner: RetryPolicy,
+}
+
+#[pymethods]
+impl PyRetryPolicy {
+    #[new]
+    #[pyo3(signature = (max_retries=3, strategy="exponential", base_delay=1.0, max_delay=30.0, jitter=true, retry_on_status=vec![429, 500, 502, 503, 504], retry_connect=true, retry_timeout=true, retry_non_idempotent=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        max_retries: i64,
+        strategy: &str,
+        base_delay: f64,
+        max_delay: f64,
+        jitter: bool,
+        retry_on_status: Vec<u16>,
+        retry_connect: bool,
+        retry_timeout: bool,
+        retry_non_idempotent: bool,
+    ) -> PyResult<Self> {
+        if !(0..=100).contains(&max_retries) {
+            return Err(config_err(format!(
+                "max_retries: must be between 0 and 100, got {max_retries}"
+            )));
+        }
+        let strategy = match strategy {
+            "exponential" | "exponential_backoff" => Strategy::Exponential,
+            "linear" | "linear_backoff" => Strategy::Linear,
+            "fixed" | "fixed_delay" => Strategy::Fixed,
+            other => {
+                return Err(config_err(format!(
+                    "strategy: unknown retry strategy {other:?}"
+                )))
+            }
+        };
+        Ok(PyRetryPolicy {
+            inner: RetryPolicy {
+                max_retries: max_retries as u32,
+                strategy,
+                base_delay: duration_arg("base_delay", base_delay).map_err(|e| ft(py, e))?,
+                max_delay: duration_arg("max_delay", max_delay).map_err(|e| ft(py, e))?,
+                jitter,
+                retry_on_status,
+                retry_connect,
+                retry_timeout,
+                retry_non_idempotent,
+            },
+        })
+    }
+}
+
+/// The pooled client (one per `AsyncHTTPClient`).
+#[pyclass(module = "ferrotick._core", name = "HttpClient", frozen)]
+pub struct HttpClient {
+    inner: std::mem::ManuallyDrop<Arc<Client>>,
+    generation: u64,
+}
+
+/// A response: head at once, body read (eager) or streamed.
+#[pyclass(module = "ferrotick._core", name = "Response", frozen)]
+pub struct PyResponse {
+    #[pyo3(get)]
+    status: u16,
+    #[pyo3(get)]
+    reason: String,
+    #[pyo3(get)]
+    url: String,
+    #[pyo3(get)]
+    version: String,
+    #[pyo3(get)]
+    attempts: u32,
+    headers: Vec<(String, String)>,
+    full: parking_lot::Mutex<Option<Bytes>>,
+    stream: Arc<tokio::sync::Mutex<Option<Box<Streaming>>>>,
+}
+
+fn into_py_response(r: client::Response) -> PyResponse {
+    let (full, stream) = match r.body {
+        Body::Full(b) => (Some(b), None),
+        Body::Stream(s) => (None, Some(s)),
+    };
+    PyResponse {
+        status: r.status,
+        reason: r.reason,
+        url: r.url,
+        version: r.version,
+        attempts: r.attempts,
+        headers: r.headers,
+        full: parking_lot::Mutex::new(full),
+        stream: Arc::new(tokio::sync::Mutex::new(stream)),
+    }
+}
+
+fn response_converter(r: client::Response) -> Converter {
+    Box::new(move |py: Python<'_>| Ok(Bound::new(py, into_py_response(r))?.into_any().unbind()))
+}
+
+async fn read_rest(
+    stream: Arc<tokio::sync::Mutex<Option<Box<Streaming>>>>,
+) -> Result<Bytes, FtError> {
+    let mut guard = stream.lock().await;
+    let Some(s) = guard.as_mut() else {
+        return Err(FtError::new(
+            ErrorKind::Http,
+            "the response body was released",
+        ));
+    };
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = client::next_chunk(s).await? {
+        buf.extend_from_slice(&chunk);
+    }
+    // body complete: give the connection back
+    guard.take();
+    Ok(buf.freeze())
+}
+
+#[pymethods]
+impl PyResponse {
+    /// Header pairs as received (names lower-case).
+    #[getter]
+    fn raw_headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+    }
+
+    /// The whole body as bytes.
+    fn read<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, FerrotickFuture>> {
+        if let Some(b) = self.full.lock().as_ref() {
+            return bridge::ready(py, PyBytes::new(py, b).into_any().unbind());
+        }
+        let stream = self.stream.clone();
+        bridge::spawn(py, async move {
+            let b = read_rest(stream).await?;
+            Ok(
+                Box::new(move |py: Python<'_>| Ok(PyBytes::new(py, &b).into_any().unbind()))
+                    as Converter,
+            )
+        })
+    }
+
+    /// The body decoded from JSON straight into Python objects.
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, FerrotickFuture>> {
+        if let Some(b) = self.full.lock().clone() {
+            return match pyjson::loads(py, &b) {
+                Ok(v) => bridge::ready(py, v.unbind()),
+                Err(e) => bridge::failed(py, e),
+            };
+        }
+        let stream = self.stream.clone();
+        bridge::spawn(py, async move {
+            let b = read_rest(stream).await?;
+            Ok(
+                Box::new(move |py: Python<'_>| pyjson::loads(py, &b).map(|v| v.unbind()))
+                    as Converter,
+            )
+        })
+    }
+
+    /// The next chunk of a streamed body (b"" at the end).
+    fn chunk<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, FerrotickFuture>> {
+        if let Some(b) = self.full.lock().take() {
+            return bridge::ready(py, PyBytes::new(py, &b).into_any().unbind());
+        }
+        let stream = self.stream.clone();
+        bridge::spawn(py, async move {
+            let mut guard = stream.lock().await;
+            let chunk = match guard.as_mut() {
+                None => None,
+                Some(s) => client::next_chunk(s).await?,
+            };
+            if chunk.is_none() {
+                guard.take();
+            }
+            let b = chunk.unwrap_or_default();
+            Ok(
+                Box::new(move |py: Python<'_>| Ok(PyBytes::new(py, &b).into_any().unbind()))
+                    as Converter,
+            )
+        })
+    }
+
+    /// Returns the connection to the pool (drops an unread streamed body).
+    fn release(&self) {
+        if let Ok(mut g) = self.stream.try_lock() {
+            g.take();
+        } else {
+            // a read is in progress on another task; it releases when done
+            let s = self.stream.clone();
+            if let Some(h) = crate::runtime::handle_if_running() {
+                h.spawn(async move {
+                    s.lock().await.take();
+                });
+            }
+        }
+    }
+
+    #[getter]
+    fn is_streaming(&self) -> bool {
+        self.full.lock().is_none()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_spec(
+    py: Python<'_>,
+    method: &str,
+    url: &str,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    timeouts: (Option<f64>, Option<f64>, Option<f64>),
+    retry: Option<RetryPolicy>,
+    stream: bool,
+) -> PyResult<RequestSpec> {
+    let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| config_err(format!("method: invalid HTTP method {method:?}")))?;
+    let url = url::Url::parse(url).map_err(|e| config_err(format!("url: invalid URL ({e})")))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        s => {
+            return Err(config_err(format!(
+                "url: unsupported scheme {s:?} (http and https only)"
+            )))
+        }
+    }
+    if url.host_str().is_none_or(|h| h.is_empty()) {
+        return Err(config_err("url: the URL has no host"));
+    }
+    for (k, v) in &headers {
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            return Err(config_err(format!("headers: invalid header name {k:?}")));
+        }
+        if reqwest::header::HeaderValue::from_str(v).is_err() {
+            return Err(config_err(format!(
+                "headers: invalid value for header {k:?}"
+            )));
+        }
+    }
+    let (total, connect, read) = timeouts;
+    let t = if total.is_some() || connect.is_some() || read.is_some() {
+        Some(Timeouts {
+            total: opt_secs(py, "timeout", total)?,
+            connect: opt_secs(py, "timeout.connect", connect)?,
+            read: opt_secs(py, "timeout.read", read)?,
+        })
+    } else {
+        None
+    };
+    Ok(RequestSpec {
+        method,
+        url,
+        headers,
+        body: body.map(Bytes::from),
+        timeouts: t,
+        retry,
+        stream,
+    })
+}
+
+#[pymethods]
+impl HttpClient {
+    #[new]
+    #[pyo3(signature = (*, limit=100, limit_per_host=0, timeout_total=Some(300.0), timeout_connect=None, timeout_read=None, pool_timeout=None, keepalive=Some(15.0), deadline=None, verify=true, ca_pem=None, proxy=None, trust_env=true, cookies=true, max_redirects=10, headers=Vec::new(), user_agent=None, breaker_threshold=None, breaker_recovery=30.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        limit: usize,
+        limit_per_host: usize,
+        timeout_total: Option<f64>,
+        timeout_connect: Option<f64>,
+        timeout_read: Option<f64>,
+        pool_timeout: Option<f64>,
+        keepalive: Option<f64>,
+        deadline: Option<f64>,
+        verify: bool,
+        ca_pem: Option<Vec<u8>>,
+        proxy: Option<String>,
+        trust_env: bool,
+        cookies: bool,
+        max_redirects: usize,
+        headers: Vec<(String, String)>,
+        user_agent: Option<String>,
+        breaker_threshold: Option<u32>,
+        breaker_recovery: f64,
+    ) -> PyResult<Self> {
+        let mut cfg = PoolConfig {
+            limit,
+            limit_per_host,
+            timeout_total: opt_secs(py, "timeout_total", timeout_total)?,
+            timeout_connect: opt_secs(py, "timeout_connect", timeout_connect)?,
+            timeout_read: opt_secs(py, "timeout_read", timeout_read)?,
+            pool_timeout: opt_secs(py, "pool_timeout", pool_timeout)?,
+            keepalive: opt_secs(py, "keepalive_timeout", keepalive)?,
+            deadline: opt_secs(py, "deadline", deadline)?,
+            verify,
+            ca_pem,
+            proxy,
+            trust_env,
+            cookies,
+            max_redirects,
+            default_headers: headers,
+            ..PoolConfig::default()
+        };
+        if let Some(ua) = user_agent {
+            cfg.user_agent = ua;
+        }
+        if let Some(n) = breaker_threshold {
+            if n == 0 {
+                return Err(config_err("breaker_threshold: must be at least 1"));
+            }
+            cfg.breaker = Some((
+                n,
+                duration_arg("breaker_recovery", breaker_recovery).map_err(|e| ft(py, e))?,
+            ));
+        }
+        // the client's pool lives on the runtime: start it now
+        let handle = crate::runtime::handle().map_err(|e| ft(py, e))?;
+        let _enter = handle.enter();
+        let client = Client::new(cfg).map_err(|e| ft(py, e))?;
+        Ok(HttpClient {
+            inner: std::mem::ManuallyDrop::new(Arc::new(client)),
+            generation: crate::runtime::fork_generation(),
+        })
+    }
+
+    /// Sends a request; resolves to a Response.
+    #[pyo3(signature = (method, url, headers=Vec::new(), body=None, timeout=None, connect_timeout=None, read_timeout=None, retry=None, stream=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn request<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+        timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+        retry: Option<PyRef<'py, PyRetryPolicy>>,
+        stream: bool,
+    ) -> PyResult<Bound<'py, FerrotickFuture>> {
+        self.check_fork(py)?;
+        let spec = build_spec(
+            py,
+            method,
+            url,
+            headers,
+            body,
+            (timeout, connect_timeout, read_timeout),
+            retry.map(|r| r.inner.clone()),
+            stream,
+        )?;
+        let client = Arc::clone(&self.inner);
+        bridge::spawn(py, async move {
+            let r = client.execute(spec).await?;
+            Ok(response_converter(r))
+        })
+    }
+
+    /// Checks method, URL and headers without sending anything.
+    #[pyo3(signature = (method, url, headers=Vec::new()))]
+    fn validate(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+    ) -> PyResult<()> {
+        build_spec(
+            py,
+            method,
+            url,
+            headers,
+            None,
+            (None, None, None),
+            None,
+            false,
+        )
+        .map(|_| ())
+    }
+
+    /// Blocking twin of `request` (GIL released while waiting).
+    #[pyo3(signature = (method, url, headers=Vec::new(), body=None, timeout=None, connect_timeout=None, read_timeout=None, retry=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn request_sync(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+        timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+        retry: Option<PyRef<'_, PyRetryPolicy>>,
+    ) -> PyResult<PyResponse> {
+        self.check_fork(py)?;
+        let spec = build_spec(
+            py,
+            method,
+            url,
+            headers,
+            body,
+            (timeout, connect_timeout, read_timeout),
+            retry.map(|r| r.inner.clone()),
+            false,
+        )?;
+        let client = Arc::clone(&self.inner);
+        let r = blocking::block_on(
+            py,
+            "request_sync()",
+            async move { client.execute(spec).await },
+        )?;
+        Ok(into_py_response(r))
+    }
+
+    /// Per-host figures: in flight, waiting for a connection slot, requests,
+    /// retries, errors, pool waits, breaker state; plus free global slots.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let hosts = PyDict::new(py);
+        let (mut in_flight, mut waiting) = (0u64, 0u64);
+        for (host, s) in self.inner.stats() {
+            in_flight += s.in_flight;
+            waiting += s.waiting;
+            let h = PyDict::new(py);
+            h.set_item("in_flight", s.in_flight)?;
+            h.set_item("waiting", s.waiting)?;
+            h.set_item("requests", s.requests)?;
+            h.set_item("retries", s.retries)?;
+            h.set_item("errors", s.errors)?;
+            h.set_item("pool_waits", s.pool_waits)?;
+            h.set_item("pool_wait_seconds", s.pool_wait_seconds)?;
+            h.set_item("breaker", s.breaker)?;
+            hosts.set_item(host, h)?;
+        }
+        d.set_item("hosts", hosts)?;
+        d.set_item("in_flight", in_flight)?;
+        d.set_item("waiting", waiting)?;
+        d.set_item("limit", self.inner.config().limit)?;
+        d.set_item("limit_per_host", self.inner.config().limit_per_host)?;
+        d.set_item("free_slots", self.inner.global_available())?;
+        d.set_item(
+            "closed",
+            self.inner.closed.load(std::sync::atomic::Ordering::Relaxed),
+        )?;
+        Ok(d)
+    }
+
+    /// Refuses new requests; pooled idle connections close with the client.
+    fn close(&self) {
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl HttpClient {
+    fn check_fork(&self, py: Python<'_>) -> PyResult<()> {
+        if self.generation != crate::runtime::fork_generation() {
+            return Err(ft(
+                py,
+                FtError::new(
+                    ErrorKind::Http,
+                    "this client was created before os.fork(); create a new one in the child (get_http_client() does)",
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HttpClient {
+    fn drop(&mut self) {
+        // In a forked child the client belongs to the parent's abandoned
+        // runtime: leak it rather than touch its sockets and locks.
+        if self.generation == crate::runtime::fork_generation() {
+            // SAFETY: `inner` is dropped exactly once, here, and never used
+            // again (this is the object's destructor).
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) };
+        }
+    }
+}
+
+/// `json.loads` in Rust, for benchmarks and users who have bytes already.
+#[pyfunction]
+pub fn json_loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    pyjson::loads(py, data)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<HttpClient>()?;
+    m.add_class::<PyResponse>()?;
+    m.add_class::<PyRetryPolicy>()?;
+    m.add_function(wrap_pyfunction!(json_loads, m)?)?;
+    Ok(())
+}
