@@ -260,3 +260,91 @@ class CircuitBreakerCore:
     def expected_exception(self) -> Any: ...
     def stats(self) -> dict[str, Any]: ...
     def reset(self) -> None: ...
+
+class RetryPolicy:
+    def __init__(
+        self,
+        max_retries: int = 3,
+        strategy: str = "exponential",
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        jitter: bool = True,
+        retry_on_status: list[int] = ...,
+        retry_connect: bool = True,
+        retry_timeout: bool = True,
+        retry_non_idempotent: bool = False,
+    ) -> None: ...
+
+class Response:
+    @property
+    def status(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def raw_headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def is_streaming(self) -> bool: ...
+    def read(self) -> FerrotickFuture[bytes]: ...
+    def json(self) -> FerrotickFuture[Any]: ...
+    def chunk(self) -> FerrotickFuture[bytes]: ...
+    def release(self) -> None: ...
+
+class HttpClient:
+    def __init__(
+        self,
+        *,
+        limit: int = 100,
+        limit_per_host: int = 0,
+        timeout_total: float | None = 300.0,
+        timeout_connect: float | None = None,
+        timeout_read: float | None = None,
+        pool_timeout: float | None = None,
+        keepalive: float | None = 15.0,
+        deadline: float | None = None,
+        verify: bool = True,
+        ca_pem: bytes | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        cookies: bool = True,
+        max_redirects: int = 10,
+        headers: list[tuple[str, str]] = ...,
+        user_agent: str | None = None,
+        breaker_threshold: int | None = None,
+        breaker_recovery: float = 30.0,
+    ) -> None: ...
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]] = ...,
+        body: bytes | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        stream: bool = False,
+    ) -> FerrotickFuture[Response]: ...
+    def validate(self, method: str, url: str, headers: list[tuple[str, str]] = ...) -> None: ...
+    def request_sync(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]] = ...,
+        body: bytes | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Response: ...
+    def stats(self) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+
+def json_loads(data: bytes) -> Any: ...
