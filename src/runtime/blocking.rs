@@ -28,6 +28,13 @@ pub fn ensure_no_running_loop(py: Python<'_>, what: &str) -> PyResult<()> {
     Ok(())
 }
 
+/// Parks the calling (daemon) thread for good during interpreter exit.
+fn park_forever(py: Python<'_>) -> ! {
+    loop {
+        py.detach(|| std::thread::sleep(Duration::from_secs(3600)));
+    }
+}
+
 /// Runs `fut` on the runtime and waits for it with the GIL released. A
 /// signal (KeyboardInterrupt) aborts the Rust work and propagates.
 pub fn block_on<T, F>(py: Python<'_>, what: &str, fut: F) -> PyResult<T>
@@ -36,6 +43,11 @@ where
     T: Send + 'static,
 {
     ensure_no_running_loop(py, what)?;
+    if super::is_finalizing() {
+        // Called from a daemon thread while the interpreter exits: park
+        // like daemon threads do at exit rather than raise into the thread.
+        park_forever(py);
+    }
     let handle = super::handle().map_err(|e| e.to_pyerr(py))?;
     let (tx, rx) = sync_channel::<FtResult<T>>(1);
     let join = handle.spawn(async move {
@@ -56,6 +68,11 @@ where
                     join.abort();
                     return Err(e);
                 }
+            }
+            Err(RecvTimeoutError::Disconnected) if super::is_finalizing() => {
+                // The interpreter is exiting and dropped the work; only daemon
+                // threads are left at this point.
+                park_forever(py);
             }
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(FtError::internal(format!(

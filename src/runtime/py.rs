@@ -12,6 +12,56 @@ fn to_py(py: Python<'_>, e: FtError) -> PyErr {
     e.to_pyerr(py)
 }
 
+/// A real number argument; a TypeError naming `name` otherwise.
+pub fn float_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name}: expected a number of seconds, got bool"
+        )));
+    }
+    v.extract::<f64>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name}: expected a number, got {}",
+            v.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })
+}
+
+/// An integer argument (None allowed); a TypeError naming `name` otherwise.
+pub fn opt_int_arg(name: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => {
+            Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "{name}: expected an integer, got bool"
+            )))
+        }
+        Some(v) => v.extract::<i64>().map(Some).map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "{name}: expected an integer, got {}",
+                v.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        }),
+    }
+}
+
+fn threads_arg(name: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    match opt_int_arg(name, v)? {
+        None => Ok(None),
+        Some(n) if n < 1 => Err(crate::errors::config_err(format!(
+            "{name} must be between 1 and 1024, got {n}"
+        ))),
+        Some(n) => Ok(Some(n as usize)),
+    }
+}
+
 fn config_dict<'py>(
     py: Python<'py>,
     cfg: &super::RuntimeConfig,
@@ -41,11 +91,18 @@ fn config_dict<'py>(
 #[pyo3(signature = (*, worker_threads=None, max_blocking_threads=None, compute_threads=None, shutdown_timeout=None))]
 pub fn configure<'py>(
     py: Python<'py>,
-    worker_threads: Option<usize>,
-    max_blocking_threads: Option<usize>,
-    compute_threads: Option<usize>,
-    shutdown_timeout: Option<f64>,
+    worker_threads: Option<Bound<'py, PyAny>>,
+    max_blocking_threads: Option<Bound<'py, PyAny>>,
+    compute_threads: Option<Bound<'py, PyAny>>,
+    shutdown_timeout: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let worker_threads = threads_arg("worker_threads", worker_threads.as_ref())?;
+    let max_blocking_threads = threads_arg("max_blocking_threads", max_blocking_threads.as_ref())?;
+    let compute_threads = threads_arg("compute_threads", compute_threads.as_ref())?;
+    let shutdown_timeout = match shutdown_timeout.as_ref() {
+        Some(v) if !v.is_none() => Some(float_arg("shutdown_timeout", v)?),
+        _ => None,
+    };
     let cfg = super::configure(|c| {
         if let Some(n) = worker_threads {
             c.worker_threads = Some(super::check_threads("worker_threads", n)?);
@@ -110,8 +167,11 @@ fn none_converter() -> Converter {
 
 /// `await sleep(seconds)` on a Rust timer; `sleep(0)` yields to the loop once.
 #[pyfunction]
-pub fn sleep(py: Python<'_>, seconds: f64) -> PyResult<Bound<'_, FerrotickFuture>> {
-    let d = duration_arg("seconds", seconds).map_err(|e| to_py(py, e))?;
+pub fn sleep<'py>(
+    py: Python<'py>,
+    seconds: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, FerrotickFuture>> {
+    let d = duration_arg("seconds", float_arg("seconds", seconds)?).map_err(|e| to_py(py, e))?;
     if d.is_zero() {
         return bridge::yield_once(py);
     }
@@ -124,12 +184,16 @@ pub fn sleep(py: Python<'_>, seconds: f64) -> PyResult<Bound<'_, FerrotickFuture
 /// `await echo(value, delay)` returns `value` after `delay` seconds; with no
 /// delay the awaitable is done at once.
 #[pyfunction]
-#[pyo3(signature = (value, delay=0.0))]
+#[pyo3(signature = (value, delay=None))]
 pub fn echo<'py>(
     py: Python<'py>,
     value: Py<PyAny>,
-    delay: f64,
+    delay: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, FerrotickFuture>> {
+    let delay = match &delay {
+        Some(d) => float_arg("delay", d)?,
+        None => 0.0,
+    };
     let d = duration_arg("delay", delay).map_err(|e| to_py(py, e))?;
     if d.is_zero() {
         return bridge::ready(py, value);
@@ -142,8 +206,8 @@ pub fn echo<'py>(
 
 /// Blocking twin of `sleep` (GIL released while waiting).
 #[pyfunction]
-pub fn sleep_sync(py: Python<'_>, seconds: f64) -> PyResult<()> {
-    let d = duration_arg("seconds", seconds).map_err(|e| to_py(py, e))?;
+pub fn sleep_sync(py: Python<'_>, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
+    let d = duration_arg("seconds", float_arg("seconds", seconds)?).map_err(|e| to_py(py, e))?;
     blocking::block_on(py, "sleep_sync()", async move {
         tokio::time::sleep(d).await;
         Ok(())
@@ -152,8 +216,16 @@ pub fn sleep_sync(py: Python<'_>, seconds: f64) -> PyResult<()> {
 
 /// Blocking twin of `echo`.
 #[pyfunction]
-#[pyo3(signature = (value, delay=0.0))]
-pub fn echo_sync(py: Python<'_>, value: Py<PyAny>, delay: f64) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (value, delay=None))]
+pub fn echo_sync(
+    py: Python<'_>,
+    value: Py<PyAny>,
+    delay: Option<Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let delay = match &delay {
+        Some(d) => float_arg("delay", d)?,
+        None => 0.0,
+    };
     let d = duration_arg("delay", delay).map_err(|e| to_py(py, e))?;
     blocking::block_on(py, "echo_sync()", async move {
         tokio::time::sleep(d).await;
