@@ -179,6 +179,8 @@ pub struct Streaming {
     pub resp: reqwest::Response,
     pub permits: Permits,
     pub read_timeout: Option<Duration>,
+    /// End of the attempt's total timeout: reading the body is bounded too.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// Connection slots held by a request.
@@ -406,6 +408,17 @@ impl Client {
             None => false,
         };
         host.stats.requests.fetch_add(1, Ordering::Relaxed);
+        // If this request is cancelled (its future dropped) before a verdict,
+        // a half-open trial slot must be given back.
+        struct Verdict<'a>(Option<&'a Breaker>, bool);
+        impl Drop for Verdict<'_> {
+            fn drop(&mut self) {
+                if let Some(b) = self.0.take() {
+                    b.neutral(self.1);
+                }
+            }
+        }
+        let mut pending_verdict = Verdict(host.breaker.as_deref(), trial);
         let run = self.with_retries(&host, spec);
         let result = match self.cfg.deadline {
             Some(d) => match tokio::time::timeout(d, run).await {
@@ -420,6 +433,7 @@ impl Client {
             },
             None => run.await,
         };
+        pending_verdict.0 = None;
         if let Some(b) = &host.breaker {
             match &result {
                 Ok(r) if r.status >= 500 => b.failure(trial),
@@ -590,6 +604,7 @@ impl Client {
                 resp,
                 permits,
                 read_timeout: timeouts.read,
+                deadline: total.map(|t| tokio::time::Instant::from_std(started) + t),
             }))));
         }
         let left = total.map(|t| t.saturating_sub(started.elapsed()));
@@ -732,14 +747,20 @@ fn classify(e: reqwest::Error, method: &reqwest::Method, url: &url::Url) -> Atte
 
 /// Reads the next chunk of a streaming body (None at the end).
 pub async fn next_chunk(s: &mut Streaming) -> FtResult<Option<Bytes>> {
+    let now = tokio::time::Instant::now();
+    let mut limit = s
+        .read_timeout
+        .map(|t| (now + t, "no body data within the read timeout"));
+    if let Some(d) = s.deadline {
+        if limit.is_none_or(|(l, _)| d < l) {
+            limit = Some((d, "the response body was not read within the total timeout"));
+        }
+    }
     let fut = s.resp.chunk();
-    let r = match s.read_timeout {
-        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
-            FtError::new(
-                ErrorKind::RequestTimeout,
-                format!("no body data within {:.3}s", t.as_secs_f64()),
-            )
-        })?,
+    let r = match limit {
+        Some((at, why)) => tokio::time::timeout_at(at, fut)
+            .await
+            .map_err(|_| FtError::new(ErrorKind::RequestTimeout, why))?,
         None => fut.await,
     };
     r.map_err(|e| FtError::with_cause(ErrorKind::Connect, "reading the response body", &e))

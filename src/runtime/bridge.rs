@@ -481,7 +481,7 @@ enum FutState {
 }
 
 /// A future-like object completed by ferrotick's tokio runtime.
-#[pyclass(module = "ferrotick", name = "FerrotickFuture")]
+#[pyclass(module = "ferrotick", name = "FerrotickFuture", weakref)]
 pub struct FerrotickFuture {
     state: FutState,
     loop_: Option<Py<PyAny>>,
@@ -935,6 +935,32 @@ impl FerrotickFuture {
         }
     }
 
+    // The future is part of reference cycles (task -> future -> callbacks
+    // -> task): let Python's collector see what it holds.
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Some(l) = &self.loop_ {
+            visit.call(l)?;
+        }
+        for (cb, ctx) in &self.callbacks {
+            visit.call(cb)?;
+            if let Some(c) = ctx {
+                visit.call(c)?;
+            }
+        }
+        if let FutState::Done(v) = &self.state {
+            visit.call(v)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.callbacks.clear();
+        self.loop_ = None;
+        if matches!(self.state, FutState::Done(_)) {
+            self.state = FutState::Cancelled(None);
+        }
+    }
+
     fn __repr__(&mut self, py: Python<'_>) -> String {
         self.sync_from_link(py);
         match &self.state {
@@ -1017,6 +1043,18 @@ pub fn yield_once(py: Python<'_>) -> PyResult<Bound<'_, FerrotickFuture>> {
     Bound::new(py, f)
 }
 
+struct Unfinished(Option<Arc<Link>>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(link) = self.0.take() {
+            // Dropped without the GIL: PyO3 defers the decref safely.
+            let waiter = link.state.lock().waiter.take();
+            drop(waiter);
+        }
+    }
+}
+
 /// Runs `fut` on the runtime and returns an awaitable for its outcome. The
 /// future is bound to the running loop of the calling thread (or, if there
 /// is none, to the loop that first awaits it).
@@ -1037,6 +1075,10 @@ where
     let queue = f.queue.clone();
     let task_link = link.clone();
     let join = handle.spawn(async move {
+        // If this task ends without a result (its loop closed, the runtime
+        // shut down), release the future's self-reference so that it and
+        // the tasks waiting on it can be collected.
+        let mut guard = Unfinished(Some(task_link.clone()));
         let mut fut = std::pin::pin!(fut);
         let closed = queue.as_ref().map(|q| q.closed.notified());
         let mut closed = std::pin::pin!(closed);
@@ -1063,6 +1105,7 @@ where
         })
         .await;
         if let Some(o) = outcome {
+            guard.0.take();
             task_link.finish(o);
         }
     });
