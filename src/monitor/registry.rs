@@ -114,6 +114,12 @@ impl Series {
         for b in self.buckets.iter() {
             b.store(0, Ordering::Relaxed);
         }
+        if let Some(s) = &self.sketch {
+            s.reset();
+        }
+        if let Some(w) = &self.window {
+            w.reset();
+        }
     }
 }
 
@@ -167,7 +173,9 @@ pub struct Metric {
     sketch_opts: SketchOpts,
     series: RwLock<SeriesMap>,
     sink: OnceLock<Arc<Series>>,
+    /// Distinct label sets refused by the series cap.
     pub dropped: AtomicU64,
+    dropped_seen: parking_lot::Mutex<std::collections::HashSet<u64>>,
 }
 
 pub fn valid_metric_name(name: &str) -> bool {
@@ -276,6 +284,7 @@ impl Metric {
             series: RwLock::new(SeriesMap::default()),
             sink: OnceLock::new(),
             dropped: AtomicU64::new(0),
+            dropped_seen: parking_lot::Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -323,7 +332,13 @@ impl Metric {
             return Ok(found);
         }
         if map.order.len() >= self.max_series {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            // count each refused label set once (remembering at most 65,536
+            // of them; beyond that every new one counts)
+            let mut seen = self.dropped_seen.lock();
+            if seen.len() >= 65_536 || seen.insert(h) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            drop(seen);
             return Ok(self
                 .sink
                 .get_or_init(|| Arc::new(self.new_series(Box::new([]))))

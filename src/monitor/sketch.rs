@@ -223,7 +223,7 @@ impl Sketch {
         self.max()
     }
 
-    fn reset(&self) {
+    pub fn reset(&self) {
         for (c, chunk) in self.chunks.iter().enumerate() {
             if let Some(chunk) = chunk.get() {
                 for b in chunk.iter() {
@@ -313,6 +313,14 @@ impl WindowSketch {
         sketch.record(value);
     }
 
+    pub fn reset(&self) {
+        let _g = self.rotate.lock();
+        for (tag, sketch) in self.slots.iter() {
+            sketch.reset();
+            tag.store(u64::MAX, Ordering::Release);
+        }
+    }
+
     /// Sketches covering the last `slots - 1` full minutes plus the current one.
     fn live(&self) -> Vec<&Sketch> {
         let e = self.epoch();
@@ -330,7 +338,8 @@ impl WindowSketch {
     pub fn summary(&self, quantiles: &[f64]) -> WindowSummary {
         let live = self.live();
         let count: u64 = live.iter().map(|s| s.count()).sum();
-        let sum: f64 = live.iter().map(|s| s.sum()).sum();
+        // + 0.0 turns the -0.0 of an empty sum into 0.0
+        let sum: f64 = live.iter().map(|s| s.sum()).sum::<f64>() + 0.0;
         let max = live
             .iter()
             .filter(|s| s.count() > 0)
@@ -393,7 +402,12 @@ fn merged_quantile(live: &[&Sketch], total: u64, q: f64, min: f64, max: f64) -> 
                 }
             }
             if cum >= rank {
-                let v = value_of(c * CHUNK + i, first.opts.bits) * first.opts.unit;
+                let idx = c * CHUNK + i;
+                if idx >= index_of(first.max_units, first.opts.bits) {
+                    // the top bucket holds everything above `highest`
+                    return max;
+                }
+                let v = value_of(idx, first.opts.bits) * first.opts.unit;
                 return v.clamp(min, max);
             }
         }

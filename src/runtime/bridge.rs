@@ -925,6 +925,43 @@ impl FerrotickFuture {
         Ok(true)
     }
 
+    /// Used by asyncio.gather/Task for cancelled children (3.11+).
+    fn _make_cancelled_error(&self, py: Python<'_>) -> Py<PyAny> {
+        let msg = match &self.state {
+            FutState::Cancelled(m) => m.clone(),
+            _ => None,
+        };
+        Self::cancelled_error(py, &msg)
+            .value(py)
+            .clone()
+            .into_any()
+            .unbind()
+    }
+
+    #[getter]
+    fn _cancel_message(&self) -> Option<String> {
+        match &self.state {
+            FutState::Cancelled(m) => m.clone(),
+            _ => None,
+        }
+    }
+
+    #[setter(_cancel_message)]
+    fn set_cancel_message(&mut self, msg: Option<String>) {
+        if let FutState::Cancelled(m) = &mut self.state {
+            *m = msg;
+        }
+    }
+
+    /// asyncio clears this after an exception was retrieved; nothing to log here.
+    #[getter]
+    fn _log_traceback(&self) -> bool {
+        false
+    }
+
+    #[setter(_log_traceback)]
+    fn set_log_traceback(&mut self, _v: bool) {}
+
     fn get_loop(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.ensure_loop(py)?;
         match &self.loop_ {

@@ -448,6 +448,24 @@ class Counter(_Metric):
         return self._unlabelled().get()
 
 
+# How ``ferrotick.monitor.multiprocess`` combines a gauge across processes (the
+# "live" variants are the same thing there: only live processes' files are read).
+MULTIPROCESS_MODES = frozenset(
+    {
+        "all",
+        "liveall",
+        "sum",
+        "livesum",
+        "max",
+        "livemax",
+        "min",
+        "livemin",
+        "mostrecent",
+        "livemostrecent",
+    }
+)
+
+
 class Gauge(_Metric):
     """A value that goes up and down."""
 
@@ -463,6 +481,11 @@ class Gauge(_Metric):
         **kwargs: Any,
     ) -> None:
         self._function: Callable[[], float] | None = None
+        if multiprocess_mode not in MULTIPROCESS_MODES:
+            raise ConfigError(
+                f"multiprocess_mode: expected one of {sorted(MULTIPROCESS_MODES)}, "
+                f"got {multiprocess_mode!r}"
+            )
         self.multiprocess_mode = multiprocess_mode
         super().__init__(name, documentation, labelnames, *args, **kwargs)
 
@@ -561,3 +584,32 @@ class Summary(Histogram):
         **kwargs: Any,
     ) -> None:
         _Metric.__init__(self, name, documentation, labelnames, *args, **kwargs)
+
+
+_create_lock = threading.Lock()
+
+
+def _get_or_create(
+    registry: CollectorRegistry | None,
+    cls: type[_Metric],
+    name: str,
+    documentation: str,
+    labelnames: Sequence[str],
+    **kwargs: Any,
+) -> Any:
+    """The metric ``name`` of ``registry`` when it exists with the same type and
+    label names (monitors and middlewares created twice on one registry share their
+    metrics instead of failing as duplicates), else a new one registered there."""
+    if registry is None:
+        return cls(name, documentation, labelnames, registry=None, **kwargs)
+    with _create_lock:
+        existing = registry._metrics.get(name)
+        if existing is not None:
+            if type(existing) is not cls or existing._labelnames != tuple(labelnames):
+                raise ConfigError(
+                    f"name: {name!r} is already registered as a {type(existing).__name__} "
+                    f"with labels {existing._labelnames}; expected a {cls.__name__} "
+                    f"with labels {tuple(labelnames)}"
+                )
+            return existing
+        return cls(name, documentation, labelnames, registry=registry, **kwargs)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _core
-from ._metrics import REGISTRY, CollectorRegistry, Gauge, Histogram
+from ._metrics import REGISTRY, CollectorRegistry, Gauge, Histogram, _get_or_create
 
 logger = logging.getLogger("ferrotick.monitor")
 
@@ -82,34 +82,34 @@ class LoopLagMonitor:
         return self._task is not None and not self._task.done()
 
 
-_lag_cache: dict[int, tuple[Any, Any, Any]] = {}
-
-
 def _lag_metrics(registry: CollectorRegistry | None) -> tuple[Any, Any, Any]:
-    key = id(registry)
-    if key not in _lag_cache:
-        _lag_cache[key] = (
-            Histogram(
-                "ferrotick_event_loop_lag_seconds",
-                "How late the event loop ran a timer callback",
-                ["loop"],
-                registry=registry,
-                buckets=_LAG_BUCKETS,
-            ),
-            Gauge(
-                "ferrotick_event_loop_lag_last_seconds",
-                "Last measured event loop lag",
-                ["loop"],
-                registry=registry,
-            ),
-            Gauge(
-                "ferrotick_event_loop_tasks",
-                "Tasks alive on the event loop",
-                ["loop"],
-                registry=registry,
-            ),
-        )
-    return _lag_cache[key]
+    # Looked up by name in the registry: several monitors share the metrics (one
+    # series per loop name). A cache keyed by id(registry) would hand a new registry
+    # that reuses a collected one's address metrics registered elsewhere.
+    return (
+        _get_or_create(
+            registry,
+            Histogram,
+            "ferrotick_event_loop_lag_seconds",
+            "How late the event loop ran a timer callback",
+            ("loop",),
+            buckets=_LAG_BUCKETS,
+        ),
+        _get_or_create(
+            registry,
+            Gauge,
+            "ferrotick_event_loop_lag_last_seconds",
+            "Last measured event loop lag",
+            ("loop",),
+        ),
+        _get_or_create(
+            registry,
+            Gauge,
+            "ferrotick_event_loop_tasks",
+            "Tasks alive on the event loop",
+            ("loop",),
+        ),
+    )
 
 
 def get_memory_usage() -> dict[str, int]:
@@ -174,23 +174,23 @@ class MemoryMonitor:
         return self._task is not None and not self._task.done()
 
 
-_mem_cache: dict[int, tuple[Any, Any]] = {}
-
-
 def _memory_metrics(registry: CollectorRegistry | None) -> tuple[Any, Any]:
-    key = id(registry)
-    if key not in _mem_cache:
-        _mem_cache[key] = (
-            Gauge(
-                "process_resident_memory_bytes", "Resident memory size in bytes", registry=registry
-            ),
-            Gauge(
-                "process_resident_memory_peak_bytes",
-                "Peak resident memory size in bytes",
-                registry=registry,
-            ),
-        )
-    return _mem_cache[key]
+    return (
+        _get_or_create(
+            registry,
+            Gauge,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            (),
+        ),
+        _get_or_create(
+            registry,
+            Gauge,
+            "process_resident_memory_peak_bytes",
+            "Peak resident memory size in bytes",
+            (),
+        ),
+    )
 
 
 _memory_monitor: MemoryMonitor | None = None
