@@ -165,55 +165,71 @@ def run(benches: list[Benchmark], rounds: int, quick: bool) -> list[dict]:
     return rows
 
 
-def write_markdown(rows: list[dict], path: Path, rounds: int, quick: bool) -> None:
+def _section(row: dict, rounds: int, when: str) -> str:
+    labels = list(row["results"])
+    ours = labels[0]
+    unit = row["unit"]
     lines = [
+        f"## {row['name']}",
+        "",
+        row["description"],
+        "",
+        f"{row['ops']} {unit}s per round, {rounds} alternating rounds, measured {when}.",
+        "",
+        f"| contender | time per {unit} | rate | CPU per {unit} | ratio (peer / ferrotick) | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for lb in labels:
+        res = row["results"][lb]
+        w, c = res["wall_per_op"], res["cpu_per_op"]
+        if lb == ours:
+            ratio, target = "—", ""
+        else:
+            r = row["ratios"][lb]
+            ratio = f"{r['ratio']:.2f}×"
+            target = (
+                ""
+                if r["target"] is None
+                else f"≥ {r['target']}×: {'met' if r['met'] else 'missed'}"
+            )
+        lines.append(
+            f"| {lb} | {fmt_time(w)} | {fmt_rate(1 / w)} | {fmt_time(c)} | {ratio} | {target} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _read_sections(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    text = path.read_text()
+    sections: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        sections[name] = "## " + chunk.rstrip("\n") + "\n"
+    return sections
+
+
+def write_markdown(rows: list[dict], path: Path, rounds: int, quick: bool) -> None:
+    """Writes the table. Sections of benchmarks not run this time are kept from
+    the existing file (each section says when it was measured)."""
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sections = {} if quick else _read_sections(path)
+    for row in rows:
+        sections[row["name"]] = _section(row, rounds, when)
+    head = [
         "# Benchmark results",
         "",
-        f"Written by `python benches/run.py{' --quick' if quick else ''}` on "
-        f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"Written by `python benches/run.py{' --quick' if quick else ''}`; last run {when}.",
         "",
         f"Machine: {machine_line()}.",
         "",
-        f"Each contender ran {rounds} alternating rounds in one process on the same work; figures are "
+        "Each contender runs alternating rounds in one process on the same work; figures are "
         "medians per operation (wall time, and process CPU time beside it). Ratio = peer time / "
         "ferrotick time: above 1 means ferrotick is faster.",
         "",
     ]
-    for row in rows:
-        labels = list(row["results"])
-        ours = labels[0]
-        lines += [
-            f"## {row['name']}",
-            "",
-            row["description"],
-            "",
-            f"{row['ops']} {row['unit']}s per round.",
-            "",
-            "| contender | time per "
-            + row["unit"]
-            + " | rate | CPU per "
-            + row["unit"]
-            + " | ratio (peer / ferrotick) | target |",
-            "|---|---:|---:|---:|---:|---|",
-        ]
-        for lb in labels:
-            res = row["results"][lb]
-            w, c = res["wall_per_op"], res["cpu_per_op"]
-            if lb == ours:
-                ratio, target = "—", ""
-            else:
-                r = row["ratios"][lb]
-                ratio = f"{r['ratio']:.2f}×"
-                target = (
-                    ""
-                    if r["target"] is None
-                    else (f"≥ {r['target']}×: {'met' if r['met'] else 'missed'}")
-                )
-            lines.append(
-                f"| {lb} | {fmt_time(w)} | {fmt_rate(1 / w)} | {fmt_time(c)} | {ratio} | {target} |"
-            )
-        lines.append("")
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(head) + "\n" + "\n".join(sections.values()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,9 +250,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows = run(benches, rounds, args.quick)
     out = args.output or (HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md"))
-    if args.only and out.exists() and not args.quick and args.output is None:
-        # partial run: keep other sections, replace those measured now
-        out = HERE / f"RESULTS-{args.only}.md"
     write_markdown(rows, out, rounds, args.quick)
     (HERE / ("results-quick.json" if args.quick else "results.json")).write_text(
         json.dumps(rows, indent=2)
