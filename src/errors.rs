@@ -131,38 +131,143 @@ fn is_secret_key(key: &str) -> bool {
 
 const MASK: &str = "[redacted]";
 
-/// Removes secrets from a message: query strings of URLs, `key=value` pairs
-/// whose key names a secret, `Header: value` pairs for auth headers and
-/// bearer tokens. Everything else is kept so that the cause stays readable.
+/// Removes secrets from a message: query strings of URLs (absolute, and paths
+/// like `/api/v3/order?...`), userinfo in URLs, and the value of every
+/// `key: value`, `key=value` or `"key": "value"` whose key names a secret
+/// (headers such as `Authorization` and `X-MBX-APIKEY` included, wherever
+/// they stand in the line), with `Bearer`/`Basic`/`token` schemes masked
+/// together with their credential. Everything else is kept so that the
+/// cause stays readable.
 pub fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    // Work line by line so that a header value is cut at the end of its line.
     for (i, line) in message.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        out.push_str(&redact_line(line));
+        out.push_str(&redact_pairs(&redact_urls(line)));
     }
     out
 }
 
-fn redact_line(line: &str) -> String {
-    // Header form: "Authorization: Bearer abc" / "X-MBX-APIKEY: abc".
-    if let Some(colon) = line.find(':') {
-        let (key, rest) = line.split_at(colon);
-        let key_trim = key.trim();
-        if !key_trim.is_empty()
-            && !key_trim.contains(char::is_whitespace)
-            && is_secret_key(key_trim)
-            && !rest.starts_with("://")
-        {
-            return format!("{key}: {MASK}");
+const SCHEMES: &[&str] = &["bearer", "basic", "token", "digest", "apikey"];
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Masks the values of secret keys.
+fn redact_pairs(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let n = chars.len();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < n {
+        if !is_ident(chars[i]) || (i > 0 && is_ident(chars[i - 1])) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
         }
+        // an identifier starts at i
+        let start = i;
+        while i < n && is_ident(chars[i]) {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        out.push_str(&word);
+        if !is_secret_key(&word) {
+            continue;
+        }
+        // optional closing quote, spaces, then ':' or '='
+        let mut j = i;
+        if j < n && (chars[j] == '"' || chars[j] == '\'') {
+            j += 1;
+        }
+        while j < n && chars[j] == ' ' {
+            j += 1;
+        }
+        if j >= n || (chars[j] != ':' && chars[j] != '=') {
+            continue;
+        }
+        j += 1;
+        while j < n && chars[j] == ' ' {
+            j += 1;
+        }
+        let quote = if j < n && (chars[j] == '"' || chars[j] == '\'') {
+            Some(chars[j])
+        } else {
+            None
+        };
+        // copy the separator and opening quote as they are
+        let sep: String = chars[i..j + usize::from(quote.is_some())].iter().collect();
+        out.push_str(&sep);
+        let mut k = j + usize::from(quote.is_some());
+        let value_start = k;
+        let ends = |c: char| -> bool {
+            match quote {
+                Some(q) => c == q,
+                None => c.is_whitespace() || matches!(c, ',' | ';' | '&' | '}' | ')' | ']'),
+            }
+        };
+        while k < n && !ends(chars[k]) {
+            k += 1;
+        }
+        let value: String = chars[value_start..k].iter().collect();
+        // "Bearer xyz": the credential follows the scheme
+        if quote.is_none() && SCHEMES.contains(&value.to_ascii_lowercase().as_str()) {
+            let mut m = k;
+            while m < n && chars[m] == ' ' {
+                m += 1;
+            }
+            let cred_start = m;
+            while m < n && !chars[m].is_whitespace() && !matches!(chars[m], ',' | ';') {
+                m += 1;
+            }
+            if m > cred_start {
+                k = m;
+            }
+        }
+        if k > value_start {
+            out.push_str(MASK);
+        }
+        i = k;
     }
+    // "Bearer <token>" anywhere (e.g. a quoted header value)
+    mask_schemes(&out)
+}
+
+fn mask_schemes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        let found = ["bearer ", "basic "]
+            .iter()
+            .filter_map(|p| lower.find(p).map(|at| (at, p.len())))
+            .filter(|(at, _)| *at == 0 || !is_ident(rest[..*at].chars().last().unwrap_or(' ')))
+            .min();
+        let Some((at, plen)) = found else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at + plen]);
+        let after = &rest[at + plen..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '}' | ')'))
+            .unwrap_or(after.len());
+        if end > 0 && !after.starts_with(MASK) {
+            out.push_str(MASK);
+        } else {
+            out.push_str(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+}
+
+/// Strips query strings, fragments and userinfo from URLs and URL paths.
+fn redact_urls(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while !rest.is_empty() {
-        // Split off the next whitespace-delimited token, keeping separators.
         let start = rest
             .find(|c: char| !c.is_whitespace())
             .unwrap_or(rest.len());
@@ -172,92 +277,54 @@ fn redact_line(line: &str) -> String {
             break;
         }
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let token = &rest[..end];
-        out.push_str(&redact_token(token));
+        out.push_str(&redact_url_token(&rest[..end]));
         rest = &rest[end..];
-        // "Bearer <token>": mask the following token.
-        if token.eq_ignore_ascii_case("bearer") || token.eq_ignore_ascii_case("basic") {
-            let start = rest
-                .find(|c: char| !c.is_whitespace())
-                .unwrap_or(rest.len());
-            out.push_str(&rest[..start]);
-            rest = &rest[start..];
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            if end > 0 {
-                out.push_str(MASK);
-            }
-            rest = &rest[end..];
-        }
     }
     out
 }
 
-fn redact_token(token: &str) -> String {
-    // URLs: drop the query string and any userinfo.
-    if let Some(scheme_end) = token.find("://") {
-        let mut url = token.to_string();
-        let trailing: String = url
-            .chars()
-            .rev()
-            .take_while(|c| matches!(c, '\'' | '"' | ')' | ']' | ',' | '.' | ';' | '>'))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        url.truncate(url.len() - trailing.len());
-        let mut result = String::new();
-        let (head, tail) = url.split_at(scheme_end + 3);
-        result.push_str(head);
+fn redact_url_token(token: &str) -> String {
+    // a leading "(" or quote is kept: find where the URL or path begins
+    let begin = token
+        .find("://")
+        .map(|p| {
+            token[..p]
+                .rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+' && c != '.' && c != '-')
+                .map_or(0, |q| q + 1)
+        })
+        .or_else(|| {
+            token.find('/').filter(|p| {
+                token[*p..].contains('?') && token[..*p].chars().all(|c| !c.is_ascii_alphanumeric())
+            })
+        });
+    let Some(b) = begin else {
+        return token.to_string();
+    };
+    let (prefix, url) = token.split_at(b);
+    let trailing_len = url
+        .chars()
+        .rev()
+        .take_while(|c| matches!(c, '\'' | '"' | ')' | ']' | ',' | '.' | ';' | '>' | ':'))
+        .map(|c| c.len_utf8())
+        .sum::<usize>();
+    let (body, trailing) = url.split_at(url.len() - trailing_len);
+    let mut body = body.to_string();
+    if let Some(scheme_end) = body.find("://") {
+        let (head, tail) = body.split_at(scheme_end + 3);
         let mut tail = tail.to_string();
         let authority_end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
         if let Some(at) = tail[..authority_end].rfind('@') {
             tail = format!("{MASK}@{}", &tail[at + 1..]);
         }
-        if let Some(q) = tail.find('?') {
-            let frag = tail[q..].find('#').map(|f| q + f);
-            let mut cut = tail[..q].to_string();
-            cut.push_str("?[query redacted]");
-            if let Some(f) = frag {
-                let _ = f; // fragments may carry tokens too: drop them
-            }
-            tail = cut;
-        } else if let Some(f) = tail.find('#') {
-            tail.truncate(f);
-        }
-        result.push_str(&tail);
-        result.push_str(&trailing);
-        return result;
+        body = format!("{head}{tail}");
     }
-    // key=value pairs, possibly joined by '&' or ',' or ';'.
-    if token.contains('=') {
-        let mut out = String::with_capacity(token.len());
-        let mut first = true;
-        for part in token.split('&') {
-            if !first {
-                out.push('&');
-            }
-            first = false;
-            if let Some(eq) = part.find('=') {
-                let key = &part[..eq];
-                let key_name = key.rsplit(['?', ',', ';', '(', '{']).next().unwrap_or(key);
-                if is_secret_key(key_name) {
-                    out.push_str(key);
-                    out.push('=');
-                    out.push_str(MASK);
-                    // keep a trailing separator such as ',' or ')'
-                    if let Some(last) = part[eq + 1..].chars().last() {
-                        if matches!(last, ',' | ')' | ';' | '}') {
-                            out.push(last);
-                        }
-                    }
-                    continue;
-                }
-            }
-            out.push_str(part);
-        }
-        return out;
+    if let Some(q) = body.find('?') {
+        body.truncate(q);
+        body.push_str("?[query redacted]");
+    } else if let Some(f) = body.find('#') {
+        body.truncate(f);
     }
-    token.to_string()
+    format!("{prefix}{body}{trailing}")
 }
 
 // ---------------------------------------------------------------------------
@@ -506,6 +573,37 @@ mod tests {
         assert_eq!(
             redact("timer fired late by 3 ms"),
             "timer fired late by 3 ms"
+        );
+    }
+
+    #[test]
+    fn secrets_anywhere_in_a_line() {
+        for (msg, secret) in [
+            ("request failed; X-MBX-APIKEY: k123", "k123"),
+            ("request failed, sent Authorization: token tok123", "tok123"),
+            (
+                "403 Forbidden, headers={'X-MBX-APIKEY': 'k123', 'Accept': 'json'}",
+                "k123",
+            ),
+            (
+                "request headers: {\"Authorization\": \"Bearer tok123\"}",
+                "tok123",
+            ),
+            (
+                "POST /api/v3/order?symbol=BTC&signature=abc failed",
+                "symbol=BTC",
+            ),
+            ("POST /api/v3/order?symbol=BTC&signature=abc failed", "abc"),
+            ("password=hunter2 user=bob", "hunter2"),
+        ] {
+            let r = redact(msg);
+            assert!(!r.contains(secret), "{msg:?} -> {r:?}");
+        }
+        let r = redact("403 Forbidden, headers={'X-MBX-APIKEY': 'k123', 'Accept': 'json'}");
+        assert!(r.contains("'Accept': 'json'"), "{r}");
+        assert_eq!(
+            redact("POST /api/v3/order failed: 400"),
+            "POST /api/v3/order failed: 400"
         );
     }
 

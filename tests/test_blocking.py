@@ -61,3 +61,70 @@ def test_blocking_twin_inside_a_running_loop_raises():
         return await asyncio.to_thread(ferrotick.echo_sync, 3, 0.001)
 
     assert asyncio.run(main()) == 3
+
+
+def test_blocking_twins_in_parallel_threads():
+    # each caller waits on its own: 6 threads x 0.2 s take ~0.2 s, not 1.2 s
+    out = []
+
+    def worker(i):
+        ferrotick.sleep_sync(0.2)
+        out.append(ferrotick.echo_sync(i, 0.001))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    elapsed = time.perf_counter() - t0
+    assert sorted(out) == list(range(6))
+    assert elapsed < 0.8
+
+
+def test_echo_sync_keeps_identity_and_raises_bad_arguments():
+    for value in (object(), (1, 2), ValueError("v"), None):
+        assert ferrotick.echo_sync(value) is value
+        assert ferrotick.echo_sync(value, 0.001) is value
+    with pytest.raises(ferrotick.ConfigError) as ei:
+        ferrotick.echo_sync(1, -1)
+    assert "delay" in str(ei.value)
+    with pytest.raises(TypeError):
+        ferrotick.sleep_sync("x")
+
+
+def test_blocking_twin_inside_a_running_uvloop_raises():
+    import uvloop
+
+    async def main():
+        with pytest.raises(ferrotick.BlockingCallError):
+            ferrotick.sleep_sync(0.01)
+        with pytest.raises(ferrotick.BlockingCallError):
+            ferrotick.echo_sync(1, 0.001)
+        return await ferrotick.echo(2, 0.001)
+
+    assert uvloop.run(main()) == 2
+
+
+def test_blocking_twin_is_interrupted_by_ctrl_c():
+    from conftest import run_python
+
+    r = run_python(
+        """
+        import os, signal, threading, time, ferrotick
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t0 = time.perf_counter()
+        try:
+            ferrotick.sleep_sync(10)
+        except KeyboardInterrupt:
+            print("interrupted", round(time.perf_counter() - t0, 1))
+        # the runtime keeps working afterwards
+        print(ferrotick.echo_sync("ok", 0.001))
+        """,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0].startswith("interrupted")
+    assert float(lines[0].split()[1]) < 2.0
+    assert lines[1] == "ok"

@@ -1099,7 +1099,20 @@ pub fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, FerrotickFu
 where
     F: Future<Output = Outcome> + Send + 'static,
 {
-    let handle = super::handle()?;
+    let handle = match super::handle() {
+        Ok(h) => h,
+        Err(_) if super::is_finalizing() => {
+            // The interpreter is exiting (a daemon thread's loop still runs):
+            // hand back a future that simply never completes, as the thread
+            // itself is about to be frozen, instead of raising into it.
+            let mut f = FerrotickFuture::new_state(FutState::Pending);
+            if let Some(l) = running_loop(py)? {
+                f.loop_ = Some(l.unbind());
+            }
+            return Bound::new(py, f);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let link = Arc::new(Link {
         state: Mutex::new(LinkState::default()),
     });

@@ -4,6 +4,7 @@ exposition (Prometheus text, OpenMetrics, JSON, an HTTP server)."""
 
 from __future__ import annotations
 
+from . import _publishers as _publishers
 from ._exposition import MetricsHandler, snapshot, start_http_server
 from ._metrics import (
     CONTENT_TYPE_LATEST,
@@ -32,6 +33,9 @@ from ._runtime import (
     get_memory_monitor,
     get_memory_usage,
 )
+
+# the HTTP client and the scheduler publish their figures at scrape time
+REGISTRY.register(_publishers.collect)
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
