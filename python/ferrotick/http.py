@@ -230,11 +230,15 @@ class ClientResponse:
             )
             err.status = self._r.status
             err.headers = self.headers
-            body = self._r.read()
-            try:
-                err.body = body.result() if body.done() else None
-            except Exception:
-                err.body = None
+            err.body = None
+            # Only an eagerly read body is attached. Reading a streamed body here
+            # would start a background read that holds the connection slot until
+            # the whole (possibly endless) stream has arrived.
+            if not self._r.is_streaming:
+                try:
+                    err.body = self._r.read().result()
+                except Exception:
+                    err.body = None
             raise err
 
     def release(self) -> None:
@@ -320,8 +324,15 @@ class AsyncHTTPClient:
         breaker_threshold = None
         breaker_recovery = 30.0
         if circuit_breaker is not None:
-            breaker_threshold = int(getattr(circuit_breaker, "failure_threshold", 5))
-            breaker_recovery = float(getattr(circuit_breaker, "recovery_timeout", 30.0))
+            # a CircuitBreakerConfig, or a CircuitBreaker (whose settings are in .config)
+            cb = getattr(circuit_breaker, "config", circuit_breaker)
+            if not (hasattr(cb, "failure_threshold") and hasattr(cb, "recovery_timeout")):
+                raise TypeError(
+                    "circuit_breaker: expected a CircuitBreakerConfig or a CircuitBreaker, "
+                    f"got {type(circuit_breaker).__name__}"
+                )
+            breaker_threshold = int(cb.failure_threshold)
+            breaker_recovery = float(cb.recovery_timeout)
         self._core = _core.HttpClient(
             limit=int(c.connector_limit),
             limit_per_host=int(c.connector_limit_per_host),
@@ -413,8 +424,12 @@ class AsyncHTTPClient:
         timeout: Any = None,
         retry_config: RetryConfig | None = None,
     ) -> _RequestContext:
+        # validated and encoded now: bad input raises here, before any I/O
         return _RequestContext(
-            self, method.upper(), (url, params, headers, json, data, timeout, retry_config)
+            self,
+            self._prepare(
+                method.upper(), (url, params, headers, json, data, timeout, retry_config)
+            ),
         )
 
     def get(self, url: str, **kwargs: Any) -> _RequestContext:

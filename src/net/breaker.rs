@@ -94,20 +94,28 @@ impl Breaker {
         }
     }
 
+    /// Records a success. Outside the trial, a call admitted before the
+    /// breaker opened (a stale call) cannot close it.
     pub fn success(&self, trial: bool) {
         let mut g = self.inner.lock();
-        g.failures = 0;
-        if trial || g.state == State::HalfOpen {
+        if trial {
             g.state = State::Closed;
             g.trial_in_flight = false;
             g.opened_at = None;
+            g.failures = 0;
+        } else if g.state == State::Closed {
+            g.failures = 0;
         }
     }
 
     pub fn failure(&self, trial: bool) {
         let mut g = self.inner.lock();
+        if !trial && g.state != State::Closed {
+            // a stale call failing while open or half-open changes nothing
+            return;
+        }
         g.failures = g.failures.saturating_add(1);
-        if trial || g.state == State::HalfOpen || g.failures >= self.threshold {
+        if trial || g.failures >= self.threshold {
             if g.state != State::Open {
                 g.opens += 1;
             }

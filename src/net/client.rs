@@ -214,7 +214,9 @@ struct Host {
 }
 
 pub struct Client {
-    http: reqwest::Client,
+    /// Taken on close: the pool (and its idle connections) goes away when the
+    /// requests still running finish.
+    http: parking_lot::RwLock<Option<reqwest::Client>>,
     cfg: PoolConfig,
     global: Option<Arc<Semaphore>>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
@@ -289,12 +291,18 @@ impl Client {
             FtError::with_cause(ErrorKind::Config, "could not build the HTTP client", &e)
         })?;
         Ok(Client {
-            http,
+            http: parking_lot::RwLock::new(Some(http)),
             global: (cfg.limit > 0).then(|| Arc::new(Semaphore::new(cfg.limit))),
             cfg,
             hosts: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Refuses new requests and releases the pool once running ones finish.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.http.write().take();
     }
 
     pub fn config(&self) -> &PoolConfig {
@@ -456,7 +464,10 @@ impl Client {
     }
 
     async fn with_retries(&self, host: &Arc<Host>, spec: RequestSpec) -> FtResult<Response> {
-        let policy = spec.retry.clone().unwrap_or_default();
+        let Some(policy) = spec.retry.clone() else {
+            // no retry policy: one attempt, any status comes back as a response
+            return self.attempt(host, &spec).await.map_err(|a| a.err);
+        };
         let idempotent = matches!(
             spec.method,
             reqwest::Method::GET
@@ -546,7 +557,13 @@ impl Client {
             .acquire(host)
             .await
             .map_err(|err| AttemptError { err, sent: false })?;
-        let mut rb = self.http.request(spec.method.clone(), spec.url.clone());
+        let Some(http) = self.http.read().clone() else {
+            return Err(AttemptError {
+                err: FtError::new(ErrorKind::Http, "the client is closed"),
+                sent: false,
+            });
+        };
+        let mut rb = http.request(spec.method.clone(), spec.url.clone());
         for (k, v) in &spec.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }

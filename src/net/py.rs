@@ -178,16 +178,44 @@ pub struct CircuitBreakerCore {
     inner: Arc<Breaker>,
     expected: Py<PyAny>,
     cancelled_error: Py<PyAny>,
+    /// Who holds the half-open trial: the admitting task (or thread).
+    trial_owner: parking_lot::Mutex<Option<usize>>,
+    current_task: Py<PyAny>,
 }
 
 impl CircuitBreakerCore {
+    fn caller_id(&self, py: Python<'_>) -> usize {
+        match self.current_task.bind(py).call0() {
+            Ok(t) if !t.is_none() => t.as_ptr() as usize,
+            _ => {
+                // no running task: the calling thread
+                let id = std::thread::current().id();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&id, &mut h);
+                std::hash::Hasher::finish(&h) as usize | 1
+            }
+        }
+    }
+
+    /// Whether the caller ending a call now holds the trial (and releases it).
+    fn take_trial(&self, py: Python<'_>) -> bool {
+        let mut owner = self.trial_owner.lock();
+        match *owner {
+            Some(o) if o == self.caller_id(py) => {
+                *owner = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn verdict(
         &self,
         py: Python<'_>,
         exc_type: Option<&Bound<'_, PyAny>>,
         exc: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let trial = false;
+        let trial = self.take_trial(py);
         match exc_type {
             None => self.inner.success(trial),
             Some(t) if t.is_none() => self.inner.success(trial),
@@ -207,7 +235,7 @@ impl CircuitBreakerCore {
                     },
                 };
                 if is_cancel || !counted {
-                    self.inner.neutral(true);
+                    self.inner.neutral(trial);
                 } else {
                     self.inner.failure(trial);
                 }
@@ -256,13 +284,19 @@ impl CircuitBreakerCore {
                 .import("asyncio.exceptions")?
                 .getattr("CancelledError")?
                 .unbind(),
+            trial_owner: parking_lot::Mutex::new(None),
+            current_task: py.import("asyncio")?.getattr("current_task")?.unbind(),
         })
     }
 
     /// Raises CircuitOpenError (with retry_after) when calls are not admitted.
     fn before_call(&self, py: Python<'_>) -> PyResult<()> {
         match self.inner.admit() {
-            Admit::Yes { .. } => Ok(()),
+            Admit::Yes { trial: false } => Ok(()),
+            Admit::Yes { trial: true } => {
+                *self.trial_owner.lock() = Some(self.caller_id(py));
+                Ok(())
+            }
             Admit::No { retry_after } => {
                 let mut e = FtError::new(
                     ErrorKind::CircuitOpen,

@@ -484,9 +484,7 @@ impl HttpClient {
 
     /// Refuses new requests; pooled idle connections close with the client.
     fn close(&self) {
-        self.inner
-            .closed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner.close();
     }
 
     #[getter]
