@@ -354,6 +354,10 @@ class AsyncHTTPClient:
             breaker_recovery=breaker_recovery,
         )
         self._default_policy = retry_config._policy() if retry_config is not None else None
+        from .monitor._publishers import publish_client
+
+        # the default metrics registry exposes this client's stats while it lives
+        self.metrics_name = publish_client(self)
 
     # -- requests ---------------------------------------------------------------------
 

@@ -371,10 +371,12 @@ impl CronSpec {
                 .iter()
                 .any(|&(w, n)| w == wd && (d - 1) / 7 + 1 == n)
             || self.dow_last.iter().any(|&w| w == wd && d + 7 > dim);
+        // Vixie cron: OR only when neither field starts with '*'; otherwise
+        // both must match ('*' alone matches every day, '*/2' still filters).
         if self.or_days && self.dom_restricted && self.dow_restricted {
             dom_ok || dow_ok
         } else {
-            (!self.dom_restricted || dom_ok) && (!self.dow_restricted || dow_ok)
+            dom_ok && dow_ok
         }
     }
 
@@ -632,9 +634,6 @@ fn parse_dow(field: &str, expr: &str, monday0: bool) -> FtResult<DowParts> {
             mask |= 1 << w;
             p += step;
         }
-    }
-    if !restricted {
-        mask = 0x7f;
     }
     Ok((mask, nth, last, restricted))
 }
