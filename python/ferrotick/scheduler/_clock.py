@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import itertools
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,12 @@ class ManualClock:
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._settlers: list[Callable[[], Awaitable[None]]] = []
+        # task -> the clock future it sleeps on: a job sleeping on this clock is
+        # "parked", so advance() moves time on instead of waiting for it forever
+        self._parked: weakref.WeakKeyDictionary[asyncio.Task[Any], asyncio.Future[None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._park_signals: list[asyncio.Future[None]] = []
 
     def now(self) -> float:
         return self._now
@@ -47,7 +54,24 @@ class ManualClock:
             fut.set_result(None)
         else:
             heapq.heappush(self._waiters, (t, next(self._seq), fut))
+            task = asyncio.current_task()
+            if task is not None:
+                self._parked[task] = fut
+                signals, self._park_signals = self._park_signals, []
+                for sig in signals:
+                    if not sig.done():
+                        sig.set_result(None)
         return fut
+
+    def _is_parked(self, task: asyncio.Future[Any]) -> bool:
+        fut = self._parked.get(task)  # type: ignore[call-overload]
+        return fut is not None and not fut.done()
+
+    def _park_signal(self) -> asyncio.Future[None]:
+        """A future resolved when the next task parks on this clock."""
+        sig: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._park_signals.append(sig)
+        return sig
 
     def _add_settler(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._settlers.append(fn)

@@ -96,9 +96,7 @@ class Job:
         self._last_run: float | None = None
         self._last_duration: float | None = None
         self._last_error: str | None = None
-        self._is_coro = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-            getattr(func, "__call__", None)  # noqa: B004 (callable objects with async __call__)
-        )
+        self._is_coro = _is_coroutine_callable(func)
 
     @property
     def next_run_time(self) -> _dt.datetime | None:
@@ -147,6 +145,25 @@ class Job:
 
     def __repr__(self) -> str:
         return f"<Job id={self.id!r} name={self.name!r} trigger={self.trigger!r} next_run_time={self.next_run_time}>"
+
+
+def _is_coroutine_callable(func: Any) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 (callable objects with async __call__)
+    )
+
+
+def _first_after(trigger: BaseTrigger, now: float, anchored_now: bool) -> float:
+    """The instant a new trigger's first fire time is searched after: a time due
+    exactly now fires now (an interval anchored now fires one interval later), and
+    a DateTrigger fires once even when its date has passed (a job added with no
+    trigger, or a date a few microseconds old by the time it is added), as in
+    APScheduler; misfire_grace_time decides whether a late one still runs."""
+    if anchored_now:
+        return now
+    if isinstance(trigger, DateTrigger):
+        return min(now, trigger.run_at) - 1e-6
+    return now - 1e-6
 
 
 def _check_grace(v: Any) -> float | None:
@@ -202,15 +219,23 @@ class AsyncScheduler:
             "max_instances": _check_max_instances(defaults.get("max_instances", 1)),
         }
         self._jobs: dict[str, Job] = {}
-        self._heap: list[tuple[float, int, int, str]] = []
+        # (run time, seq, job version, job): entries of a removed or replaced Job
+        # object are stale even when a new job reuses its id and version number
+        self._heap: list[tuple[float, int, int, Job]] = []
         self._seq = itertools.count()
         self._listeners: list[tuple[Callable[[JobEvent], Any], int]] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
+        # running job tasks (-> their Job) and listener tasks (-> None); a job task
+        # removes itself when it ends (see _invoke_*)
+        self._tasks: dict[asyncio.Future[Any], Job | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._sleep: Any = None
         self._rescheduled = False
         self.running = False
+        from ..monitor._publishers import publish_scheduler
+
+        # the default metrics registry exposes this scheduler's job figures
+        self.metrics_name = publish_scheduler(self)
 
     # -- jobs -------------------------------------------------------------------------
 
@@ -288,23 +313,27 @@ class AsyncScheduler:
             if max_instances is _UNDEFINED
             else _check_max_instances(max_instances),
         )
+        # validated before anything changes: a failed add_job leaves no job behind
+        first_run = (
+            None
+            if next_run_time is _UNDEFINED or next_run_time is None
+            else to_unix(next_run_time, "next_run_time")
+        )
         trig._bind_default_timezone(self._tz_arg)
         now = self._clock.now()
         implicit = isinstance(trig, IntervalTrigger) and trig.anchored(now)
-        old = self._jobs.get(job_id)
-        if old is not None:
-            job._running = old._running
+        # a replaced job starts with no running instances: the old job's running
+        # instances finish on (and decrement) the old Job object
         self._jobs[job_id] = job
         if next_run_time is not _UNDEFINED:
-            if next_run_time is None:
+            if first_run is None:
                 job.paused = True
                 self._compute_next(job, now)
             else:
-                t = to_unix(next_run_time, "next_run_time")
-                job._next_nominal = job._next_run = t
+                job._next_nominal = job._next_run = first_run
                 self._push(job)
         else:
-            self._compute_next(job, now if implicit else now - 1e-6)
+            self._compute_next(job, _first_after(trig, now, implicit))
         self._wake()
         return job
 
@@ -320,7 +349,9 @@ class AsyncScheduler:
         return deco
 
     def _compute_next(self, job: Job, after: float) -> None:
-        nominal = job.trigger._next_unix(after)
+        self._set_next(job, job.trigger._next_unix(after))
+
+    def _set_next(self, job: Job, nominal: float | None) -> None:
         job._next_nominal = nominal
         job._next_run = (
             None
@@ -333,13 +364,18 @@ class AsyncScheduler:
 
     def _push(self, job: Job) -> None:
         if job._next_run is not None and not job.paused:
-            heapq.heappush(self._heap, (job._next_run, next(self._seq), job._version, job.id))
+            heapq.heappush(self._heap, (job._next_run, next(self._seq), job._version, job))
 
     def get_job(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
     def get_jobs(self) -> list[Job]:
-        return sorted(self._jobs.values(), key=lambda j: (j._next_run is None, j._next_run or 0.0))
+        # by next run time; paused and finished jobs (next_run_time None) last
+        def key(j: Job) -> tuple[bool, float]:
+            t = None if j.paused else j._next_run
+            return (t is None, t or 0.0)
+
+        return sorted(self._jobs.values(), key=key)
 
     def _job(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
@@ -396,7 +432,7 @@ class AsyncScheduler:
                 if not callable(value):
                     raise ConfigError(f"func: expected a callable, got {value!r}")
                 job.func = value
-                job._is_coro = inspect.iscoroutinefunction(value)
+                job._is_coro = _is_coroutine_callable(value)
             elif key == "next_run_time":
                 t = to_unix(value, "next_run_time")
                 job._next_nominal = job._next_run = t
@@ -415,7 +451,7 @@ class AsyncScheduler:
         job.trigger._bind_default_timezone(self._tz_arg)
         now = self._clock.now()
         implicit = isinstance(job.trigger, IntervalTrigger) and job.trigger.anchored(now)
-        self._compute_next(job, now if implicit else now - 1e-6)
+        self._compute_next(job, _first_after(job.trigger, now, implicit))
         self._wake()
         return job
 
@@ -427,7 +463,8 @@ class AsyncScheduler:
         self._listeners.append((callback, mask))
 
     def remove_listener(self, callback: Callable[[JobEvent], Any]) -> None:
-        self._listeners = [(cb, m) for cb, m in self._listeners if cb is not callback]
+        # == (not `is`): bound methods such as `events.append` are new objects each time
+        self._listeners = [(cb, m) for cb, m in self._listeners if cb != callback]
 
     def _emit(self, event: JobEvent) -> None:
         for cb, mask in list(self._listeners):
@@ -475,6 +512,12 @@ class AsyncScheduler:
                 t.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        for t, job in list(self._tasks.items()):
+            if t.done():
+                # a job task cancelled before its first step never ran its `finally`
+                del self._tasks[t]
+                if job is not None:
+                    job._running -= 1
         if isinstance(self._clock, ManualClock):
             self._clock._remove_settler(self._settle)
         if self._executor is not None:
@@ -497,13 +540,27 @@ class AsyncScheduler:
             sleep.cancel()
 
     def _track(self, fut: asyncio.Future[Any]) -> None:
-        self._tasks.add(fut)
-        fut.add_done_callback(self._tasks.discard)
+        self._tasks[fut] = None
+        fut.add_done_callback(self._untrack)
+
+    def _untrack(self, fut: asyncio.Future[Any]) -> None:
+        self._tasks.pop(fut, None)
 
     async def _settle(self) -> None:
-        pending = [t for t in self._tasks if not t.done()]
-        if pending:
-            await asyncio.wait(pending)
+        """(ManualClock) Waits until every running job has finished or sleeps on
+        the manual clock itself (a job simulating its duration), which only
+        advancing the clock can wake."""
+        clock = self._clock
+        while True:
+            waiting = [t for t in self._tasks if not t.done() and not clock._is_parked(t)]
+            if not waiting:
+                return
+            signal = clock._park_signal()
+            try:
+                await asyncio.wait([*waiting, signal], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not signal.done():
+                    signal.cancel()
 
     async def _run(self) -> None:
         clock = self._clock
@@ -511,15 +568,13 @@ class AsyncScheduler:
         while self.running:
             now = clock.now()
             while heap and heap[0][0] <= now:
-                _, _, version, job_id = heapq.heappop(heap)
-                job = self._jobs.get(job_id)
-                if job is None or job._version != version or job.paused:
+                _, _, version, job = heapq.heappop(heap)
+                if self._jobs.get(job.id) is not job or job._version != version or job.paused:
                     continue
                 self._process_due(job, now)
             while heap:
-                _, _, version, job_id = heap[0]
-                job = self._jobs.get(job_id)
-                if job is None or job._version != version or job.paused:
+                _, _, version, job = heap[0]
+                if self._jobs.get(job.id) is not job or job._version != version or job.paused:
                     heapq.heappop(heap)
                     continue
                 break
@@ -541,24 +596,37 @@ class AsyncScheduler:
         first = job._next_nominal
         if first is None:
             return
+        trigger = job.trigger
         run_times: list[float]
-        if job.coalesce:
-            last = job.trigger._last_unix_at_or_before(now, first)
-            last = first if last is None or last < first else last
-            if last > first:
-                job._coalesced += 1
-            run_times = [last]
+        after_first = trigger._next_unix(first)
+        if after_first is None or after_first > now:
+            # the common case, no backlog: one fire time, and the next one is known
+            run_times = [first]
+            self._set_next(job, after_first)
         else:
-            run_times = []
-            t: float | None = first
-            while t is not None and t <= now and len(run_times) < 10_000:
-                run_times.append(t)
-                t = job.trigger._next_unix(t)
-        self._compute_next(job, run_times[-1])
+            if job.coalesce:
+                last = trigger._last_unix_at_or_before(now, first)
+                last = first if last is None or last < first else last
+                if last > first:
+                    job._coalesced += 1
+                run_times = [last]
+            else:
+                run_times = []
+                t: float | None = first
+                while t is not None and t <= now and len(run_times) < 10_000:
+                    run_times.append(t)
+                    t = trigger._next_unix(t)
+            self._compute_next(job, run_times[-1])
+        # the fire times that run: a backlog (coalesce=False) runs one after the
+        # other in a single instance, as APScheduler does, instead of counting all
+        # but the first as skipped by max_instances
+        runs: list[float] = []
+        grace = job.misfire_grace_time
+        jitter = trigger.jitter
         for nominal in run_times:
-            scheduled = nominal + jitter_offset(job.id, nominal, job.trigger.jitter)
+            scheduled = nominal + jitter_offset(job.id, nominal, jitter) if jitter else nominal
             lateness = now - scheduled
-            if job.misfire_grace_time is not None and lateness > job.misfire_grace_time:
+            if grace is not None and lateness > grace:
                 job._misses += 1
                 logger.warning(
                     "job %r missed its run at %s by %.3fs (misfire_grace_time=%s)",
@@ -571,7 +639,11 @@ class AsyncScheduler:
                     JobEvent(EVENT_JOB_MISSED, job.id, from_unix(scheduled, job.trigger.timezone))
                 )
                 continue
-            if job._running >= job.max_instances:
+            runs.append(scheduled)
+        if not runs:
+            return
+        if job._running >= job.max_instances:
+            for scheduled in runs:
                 job._skips += 1
                 logger.warning(
                     "job %r skipped: maximum number of running instances reached (%d)",
@@ -583,53 +655,53 @@ class AsyncScheduler:
                         EVENT_JOB_MAX_INSTANCES, job.id, from_unix(scheduled, job.trigger.timezone)
                     )
                 )
-                continue
-            self._launch(job, scheduled)
+            return
+        self._launch(job, runs)
 
-    def _launch(self, job: Job, scheduled: float) -> None:
+    def _launch(self, job: Job, runs: list[float]) -> None:
         loop = self._loop
         assert loop is not None
         job._running += 1
         if job._is_coro:
-            task = loop.create_task(
-                self._invoke_async(job, scheduled), name=f"ferrotick-job-{job.id}"
-            )
+            task = loop.create_task(self._invoke_async(job, runs), name=f"ferrotick-job-{job.id}")
         else:
-            task = loop.create_task(
-                self._invoke_sync(job, scheduled), name=f"ferrotick-job-{job.id}"
-            )
-        self._track(task)
+            task = loop.create_task(self._invoke_sync(job, runs), name=f"ferrotick-job-{job.id}")
+        # no done-callback (one less loop callback per run): the task removes itself
+        self._tasks[task] = job
 
-    async def _invoke_async(self, job: Job, scheduled: float) -> None:
-        start = time.perf_counter()
-        job._last_run = self._clock.now()
+    async def _invoke_async(self, job: Job, runs: list[float]) -> None:
         try:
-            result = await job.func(*job.args, **job.kwargs)
-        except asyncio.CancelledError:
+            for scheduled in runs:
+                start = time.perf_counter()
+                job._last_run = self._clock.now()
+                try:
+                    result = await job.func(*job.args, **job.kwargs)
+                except Exception as e:
+                    self._failed(job, scheduled, e, time.perf_counter() - start)
+                else:
+                    self._succeeded(job, scheduled, result, time.perf_counter() - start)
+        finally:
             job._running -= 1
-            raise
-        except Exception as e:
-            self._failed(job, scheduled, e, time.perf_counter() - start)
-        else:
-            self._succeeded(job, scheduled, result, time.perf_counter() - start)
+            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
 
-    async def _invoke_sync(self, job: Job, scheduled: float) -> None:
-        start = time.perf_counter()
-        job._last_run = self._clock.now()
-        call = functools.partial(job.func, *job.args, **job.kwargs)
+    async def _invoke_sync(self, job: Job, runs: list[float]) -> None:
         try:
-            assert self._loop is not None and self._executor is not None
-            result = await self._loop.run_in_executor(self._executor, call)
-        except asyncio.CancelledError:
+            for scheduled in runs:
+                start = time.perf_counter()
+                job._last_run = self._clock.now()
+                call = functools.partial(job.func, *job.args, **job.kwargs)
+                try:
+                    assert self._loop is not None and self._executor is not None
+                    result = await self._loop.run_in_executor(self._executor, call)
+                except Exception as e:
+                    self._failed(job, scheduled, e, time.perf_counter() - start)
+                else:
+                    self._succeeded(job, scheduled, result, time.perf_counter() - start)
+        finally:
             job._running -= 1
-            raise
-        except Exception as e:
-            self._failed(job, scheduled, e, time.perf_counter() - start)
-        else:
-            self._succeeded(job, scheduled, result, time.perf_counter() - start)
+            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
 
     def _succeeded(self, job: Job, scheduled: float, result: Any, duration: float) -> None:
-        job._running -= 1
         job._runs += 1
         job._last_duration = duration
         job._last_error = None
@@ -645,7 +717,6 @@ class AsyncScheduler:
             )
 
     def _failed(self, job: Job, scheduled: float, exc: Exception, duration: float) -> None:
-        job._running -= 1
         job._runs += 1
         job._errors += 1
         job._last_duration = duration

@@ -130,6 +130,7 @@ class IntervalTrigger(BaseTrigger):
             if timezone is not None
             else (start_date.tzinfo if isinstance(start_date, _dt.datetime) else None)
         )
+        self._tz_explicit = tz is not None
         self.timezone, _ = get_zone(tz) if tz is not None else (_dt.timezone.utc, None)
         self.start = to_unix(start_date, "start_date") if start_date is not None else None
         self.end = to_unix(end_date, "end_date") if end_date is not None else None
@@ -159,8 +160,12 @@ class IntervalTrigger(BaseTrigger):
         else:
             k = math.floor((after - start) / self.interval) + 1
             t = start + k * self.interval
-            if t <= after:  # float rounding
-                t += self.interval
+            # float rounding: step on the grid itself (start + k * interval), never
+            # `t + interval`, whose rounding differs from the grid point's, so that
+            # the same fire time is not produced twice a few ulps apart
+            while t <= after:
+                k += 1
+                t = start + k * self.interval
         if self.end is not None and t > self.end:
             return None
         return t
@@ -229,7 +234,11 @@ class CronTrigger(BaseTrigger):
         self._schedule = _recipe(zone)
         self.start = to_unix(start_date, "start_date") if start_date is not None else None
         self.end = to_unix(end_date, "end_date") if end_date is not None else None
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ConfigError("end_date: before start_date")
         self.jitter = _number("jitter", jitter) if jitter is not None else None
+        if self.jitter is not None and self.jitter < 0:
+            raise ConfigError("jitter: must be >= 0")
 
     @classmethod
     def from_crontab(
@@ -322,6 +331,9 @@ def _weekdays(day: Any) -> list[int]:
 
 def hourly(minute: int = 0, second: int = 0, *, timezone: Any = None) -> CronTrigger:
     """Every hour at ``minute:second``."""
+    for name, v in (("minute", minute), ("second", second)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 59:
+            raise ConfigError(f"{name}: expected an integer 0-59, got {v!r}")
     return CronTrigger(
         timezone=timezone,
         _recipe=lambda zone: _core.CronSchedule.calendar(zone, 0, minute, second, every_hour=True),
