@@ -1059,6 +1059,38 @@ fn stop_iteration(py: Python<'_>, value: Py<PyAny>) -> PyErr {
 // Public entry points for the domains
 // ---------------------------------------------------------------------------
 
+/// Completes a future made by [`pending`] from any thread, without a tokio
+/// task: the result goes straight into the loop's completion queue.
+pub struct Completer {
+    link: Arc<Link>,
+}
+
+impl Completer {
+    pub fn complete(self, outcome: Outcome) {
+        self.link.finish(outcome);
+    }
+
+    /// True once nobody can observe the result any more (the Python future
+    /// is gone and nothing waits on it).
+    pub fn is_abandoned(&self) -> bool {
+        Arc::strong_count(&self.link) == 1 && self.link.state.lock().waiter.is_none()
+    }
+}
+
+/// A pending awaitable completed by whoever holds the [`Completer`]
+/// (for example the timer thread). Cancelling it just stops waiting.
+pub fn pending(py: Python<'_>) -> PyResult<(Bound<'_, FerrotickFuture>, Completer)> {
+    let link = Arc::new(Link {
+        state: Mutex::new(LinkState::default()),
+    });
+    let mut f = FerrotickFuture::new_state(FutState::Pending);
+    f.link = Some(link.clone());
+    if let Some(l) = running_loop(py)? {
+        f.bind_loop(py, &l)?;
+    }
+    Ok((Bound::new(py, f)?, Completer { link }))
+}
+
 /// An awaitable that is already done with `value`.
 pub fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, FerrotickFuture>> {
     // The loop is bound lazily (get_loop / add_done_callback): awaiting a

@@ -17,10 +17,35 @@ use tokio::sync::oneshot;
 
 const RECHECK: Duration = Duration::from_millis(250);
 
+/// What to wake when a deadline passes.
+enum Wake {
+    Channel(oneshot::Sender<()>),
+    /// A Python awaitable, completed straight into its loop's queue.
+    Future(super::bridge::Completer),
+}
+
+impl Wake {
+    fn abandoned(&self) -> bool {
+        match self {
+            Wake::Channel(tx) => tx.is_closed(),
+            Wake::Future(c) => c.is_abandoned(),
+        }
+    }
+
+    fn fire(self) {
+        match self {
+            Wake::Channel(tx) => {
+                let _ = tx.send(());
+            }
+            Wake::Future(c) => c.complete(Ok(Box::new(|py: pyo3::Python<'_>| Ok(py.None())))),
+        }
+    }
+}
+
 struct Entry {
     deadline_us: i64,
     seq: u64,
-    tx: oneshot::Sender<()>,
+    wake: Wake,
 }
 
 impl PartialEq for Entry {
@@ -64,6 +89,7 @@ fn run(shared: Arc<Shared>) {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
+    let mut due: Vec<Wake> = Vec::new();
     loop {
         let now = now_us();
         while let Some(Reverse(top)) = guard.0.peek() {
@@ -71,16 +97,33 @@ fn run(shared: Arc<Shared>) {
                 break;
             }
             if let Some(Reverse(e)) = guard.0.pop() {
-                let _ = e.tx.send(());
+                due.push(e.wake);
             }
+        }
+        if !due.is_empty() {
+            // wake outside the lock: a completion may write to a loop's eventfd
+            drop(guard);
+            for w in due.drain(..) {
+                w.fire();
+            }
+            guard = match shared.heap.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            continue;
         }
         // drop entries whose waiter went away (cancelled sleeps)
         if guard.0.len() > 64
-            && guard.0.iter().filter(|Reverse(e)| e.tx.is_closed()).count() > guard.0.len() / 2
+            && guard
+                .0
+                .iter()
+                .filter(|Reverse(e)| e.wake.abandoned())
+                .count()
+                > guard.0.len() / 2
         {
             let kept: Vec<_> = std::mem::take(&mut guard.0)
                 .into_iter()
-                .filter(|Reverse(e)| !e.tx.is_closed())
+                .filter(|Reverse(e)| !e.wake.abandoned())
                 .collect();
             guard.0 = kept.into_iter().collect();
         }
@@ -130,13 +173,7 @@ fn shared() -> Arc<Shared> {
     shared
 }
 
-/// Resolves when the wall clock reaches `deadline_us` (unix microseconds).
-pub fn until(deadline_us: i64) -> oneshot::Receiver<()> {
-    let (tx, rx) = oneshot::channel();
-    if deadline_us <= now_us() {
-        let _ = tx.send(());
-        return rx;
-    }
+fn schedule(deadline_us: i64, wake: Wake) {
     let s = shared();
     let mut g = match s.heap.lock() {
         Ok(g) => g,
@@ -148,13 +185,29 @@ pub fn until(deadline_us: i64) -> oneshot::Receiver<()> {
     g.0.push(Reverse(Entry {
         deadline_us,
         seq,
-        tx,
+        wake,
     }));
     drop(g);
     if earliest.is_none_or(|e| deadline_us < e) {
         s.cv.notify_one();
     }
+}
+
+/// Resolves when the wall clock reaches `deadline_us` (unix microseconds).
+pub fn until(deadline_us: i64) -> oneshot::Receiver<()> {
+    let (tx, rx) = oneshot::channel();
+    if deadline_us <= now_us() {
+        let _ = tx.send(());
+        return rx;
+    }
+    schedule(deadline_us, Wake::Channel(tx));
     rx
+}
+
+/// Completes a Python awaitable at `deadline_us`, from the timer thread
+/// straight into its loop's queue (no tokio task per sleep).
+pub fn complete_at(deadline_us: i64, completer: super::bridge::Completer) {
+    schedule(deadline_us, Wake::Future(completer));
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use super::cron::CronSpec;
 use super::tz::{Local, Zone};
 use crate::errors::FtError;
-use crate::runtime::bridge::{self, Converter, FerrotickFuture};
+use crate::runtime::bridge::{self, FerrotickFuture};
 use crate::runtime::timer;
 
 fn ft(py: Python<'_>, e: FtError) -> PyErr {
@@ -193,11 +193,9 @@ pub fn sleep_until(py: Python<'_>, unix_seconds: f64) -> PyResult<Bound<'_, Ferr
     if deadline <= timer::now_us() {
         return bridge::ready(py, py.None());
     }
-    let rx = timer::until(deadline);
-    bridge::spawn(py, async move {
-        let _ = rx.await;
-        Ok(Box::new(|py: Python<'_>| Ok(py.None())) as Converter)
-    })
+    let (fut, completer) = bridge::pending(py)?;
+    timer::complete_at(deadline, completer);
+    Ok(fut)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
