@@ -787,3 +787,54 @@ async def test_closed_client_refuses_requests(server):
 def test_runtime_is_reachable():
     # the suite's own premise: the installed extension answers
     assert ferrotick.echo_sync(7) == 7
+
+
+def test_json_loads_matches_the_standard_library():
+    import json
+    import random
+
+    from ferrotick._core import json_loads
+
+    rng = random.Random(11)
+
+    def gen(depth=0):
+        r = rng.random()
+        if depth > 4 or r < 0.3:
+            return rng.choice(
+                [
+                    rng.randint(-(10**20), 10**20),
+                    rng.random() * 10 ** rng.randint(-300, 300),
+                    round(rng.uniform(0, 1e5), rng.randint(0, 8)),
+                    "".join(chr(rng.randint(1, 0x2FFF)) for _ in range(rng.randint(0, 10))),
+                    None,
+                    True,
+                    False,
+                    "",
+                ]
+            )
+        if r < 0.65:
+            return [gen(depth + 1) for _ in range(rng.randint(0, 6))]
+        return {
+            "".join(chr(rng.randint(32, 126)) for _ in range(rng.randint(0, 6))): gen(depth + 1)
+            for _ in range(rng.randint(0, 6))
+        }
+
+    for _ in range(2000):
+        obj = gen()
+        for ensure_ascii in (True, False):
+            data = json.dumps(obj, ensure_ascii=ensure_ascii).encode()
+            assert json_loads(data) == json.loads(data)
+    for bad in (
+        b"",
+        b"[1,]",
+        b'{"a":1,}',
+        b"01",
+        b"[1 2]",
+        b'"abc',
+        b'"\x01"',
+        b"[1]x",
+        b"1.",
+        b"\xff",
+    ):
+        with pytest.raises(ValueError):
+            json_loads(bad)
