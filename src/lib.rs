@@ -7,6 +7,7 @@ pub mod monitor;
 pub mod net;
 pub mod runtime;
 pub mod sched;
+pub mod ta;
 
 use pyo3::prelude::*;
 
@@ -37,6 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sched::py::register(m)?;
     net::py::register(m)?;
     net::pyclient::register(m)?;
+    ta::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

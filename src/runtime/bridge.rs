@@ -443,6 +443,9 @@ struct LinkState {
 
 pub struct Link {
     state: Mutex<LinkState>,
+    /// Set when the Python future is cancelled, so that work completed by a
+    /// [`Completer`] (a kernel batch) can stop early.
+    cancelled: std::sync::atomic::AtomicBool,
 }
 
 impl Link {
@@ -908,6 +911,9 @@ impl FerrotickFuture {
             _ => None,
         };
         f.state = FutState::Cancelled(msg);
+        if let Some(link) = &f.link {
+            link.cancelled.store(true, Ordering::Release);
+        }
         if let Some(a) = f.abort.take() {
             if f.generation == super::fork_generation() {
                 a.abort();
@@ -1070,10 +1076,34 @@ impl Completer {
         self.link.finish(outcome);
     }
 
+    /// True once the Python future was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.link.cancelled.load(Ordering::Acquire)
+    }
+
+    /// A flag that turns true when the Python future is cancelled.
+    pub fn cancel_flag(&self) -> CancelFlag {
+        CancelFlag {
+            link: self.link.clone(),
+        }
+    }
+
     /// True once nobody can observe the result any more (the Python future
     /// is gone and nothing waits on it).
     pub fn is_abandoned(&self) -> bool {
         Arc::strong_count(&self.link) == 1 && self.link.state.lock().waiter.is_none()
+    }
+}
+
+/// Observes the cancellation of a [`pending`] future from any thread.
+#[derive(Clone)]
+pub struct CancelFlag {
+    link: Arc<Link>,
+}
+
+impl CancelFlag {
+    pub fn is_set(&self) -> bool {
+        self.link.cancelled.load(Ordering::Acquire)
     }
 }
 
@@ -1082,6 +1112,7 @@ impl Completer {
 pub fn pending(py: Python<'_>) -> PyResult<(Bound<'_, FerrotickFuture>, Completer)> {
     let link = Arc::new(Link {
         state: Mutex::new(LinkState::default()),
+        cancelled: std::sync::atomic::AtomicBool::new(false),
     });
     let mut f = FerrotickFuture::new_state(FutState::Pending);
     f.link = Some(link.clone());
@@ -1147,6 +1178,7 @@ where
     };
     let link = Arc::new(Link {
         state: Mutex::new(LinkState::default()),
+        cancelled: std::sync::atomic::AtomicBool::new(false),
     });
     let mut f = FerrotickFuture::new_state(FutState::Pending);
     let loop_ = running_loop(py)?;

@@ -1,0 +1,1318 @@
+//! Every indicator as an O(1)-per-bar state machine over OHLCV bars.
+//!
+//! The batch functions run these same machines over arrays, so a stream and
+//! the batch output agree bit for bit at every bar, warm-up included.
+
+use serde::{Deserialize, Serialize};
+
+use super::ma::{is_zero, is_zero_or_neg, Delayed, Ema, Extreme, Ma, Mama, Ring, Sma, Sum, Var};
+
+pub const MAXOUT: usize = 4;
+pub type Out = [f64; MAXOUT];
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bar {
+    pub o: f64,
+    pub h: f64,
+    pub l: f64,
+    pub c: f64,
+    pub v: f64,
+}
+
+/// Input bits.
+pub const I_O: u8 = 1;
+pub const I_H: u8 = 2;
+pub const I_L: u8 = 4;
+pub const I_C: u8 = 8;
+pub const I_V: u8 = 16;
+
+pub trait Kernel: Clone + Send + Sync {
+    /// Pushes one bar; returns the outputs once warmed up.
+    fn next(&mut self, b: &Bar) -> Option<Out>;
+}
+
+impl<K: Kernel> Kernel for Box<K> {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        (**self).next(b)
+    }
+}
+
+#[inline(always)]
+fn o1(v: f64) -> Out {
+    [v, 0.0, 0.0, 0.0]
+}
+
+#[inline(always)]
+fn true_range(h: f64, l: f64, pc: f64) -> f64 {
+    let mut r = h - l;
+    let t = (h - pc).abs();
+    if t > r {
+        r = t;
+    }
+    let t = (l - pc).abs();
+    if t > r {
+        r = t;
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------
+// Overlap studies
+// ---------------------------------------------------------------------------
+
+/// A moving average of the close (SMA, EMA, ..., MA with any matype).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MaK {
+    pub ma: Ma,
+}
+
+impl Kernel for MaK {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        self.ma.push(b.c).map(o1)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MamaK {
+    pub m: Box<Mama>,
+}
+
+impl Kernel for MamaK {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        self.m.push2(b.c).map(|(a, f)| [a, f, 0.0, 0.0])
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bbands {
+    pub ma: Ma,
+    pub sma: bool,
+    /// SMA: running sum of squares over the window (TA-Lib's precalc path).
+    pub ring: Ring,
+    pub n: usize,
+    pub p: usize,
+    pub s2: f64,
+    /// Other matypes: STDDEV started where TA-Lib starts it.
+    pub var: Delayed2,
+    pub up: f64,
+    pub dn: f64,
+}
+
+/// A variance that skips its first `skip` inputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Delayed2 {
+    pub skip: usize,
+    pub var: Var,
+}
+
+impl Delayed2 {
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return None;
+        }
+        self.var.push(x)
+    }
+}
+
+impl Kernel for Bbands {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let x = b.c;
+        let v = self.var.push(x);
+        let mid = self.ma.push(x)?;
+        let v = v?;
+        let sd = if v > 0.0 { v.sqrt() } else { 0.0 };
+        let (upper, lower) = if self.up == self.dn {
+            let t = sd * self.up;
+            (mid + t, mid - t)
+        } else {
+            (mid + self.up * sd, mid - self.dn * sd)
+        };
+        Some([upper, mid, lower, 0.0])
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sar {
+    pub acc: f64,
+    pub max: f64,
+    pub n: usize,
+    pub long: bool,
+    pub sar: f64,
+    pub ep: f64,
+    pub af: f64,
+    pub new_high: f64,
+    pub new_low: f64,
+    pub first_h: f64,
+    pub first_l: f64,
+}
+
+impl Sar {
+    pub fn new(acc: f64, max: f64) -> Self {
+        let acc = if acc > max { max } else { acc };
+        Sar {
+            acc,
+            max,
+            n: 0,
+            long: true,
+            sar: 0.0,
+            ep: 0.0,
+            af: acc,
+            new_high: 0.0,
+            new_low: 0.0,
+            first_h: 0.0,
+            first_l: 0.0,
+        }
+    }
+}
+
+impl Kernel for Sar {
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        if self.n == 0 {
+            self.first_h = b.h;
+            self.first_l = b.l;
+            self.n = 1;
+            return None;
+        }
+        if self.n == 1 {
+            // Direction from the one-bar -DM between the first two bars.
+            let diff_p = b.h - self.first_h;
+            let diff_m = self.first_l - b.l;
+            let minus_dm = if diff_m > 0.0 && diff_p < diff_m { diff_m } else { 0.0 };
+            self.long = minus_dm <= 0.0;
+            if self.long {
+                self.ep = b.h;
+                self.sar = self.first_l;
+            } else {
+                self.ep = b.l;
+                self.sar = self.first_h;
+            }
+            self.new_low = b.l;
+            self.new_high = b.h;
+            self.n = 2;
+        }
+        let prev_low = self.new_low;
+        let prev_high = self.new_high;
+        let new_low = b.l;
+        let new_high = b.h;
+        self.new_low = new_low;
+        self.new_high = new_high;
+        let out;
+        if self.long {
+            if new_low <= self.sar {
+                self.long = false;
+                self.sar = self.ep;
+                if self.sar < prev_high {
+                    self.sar = prev_high;
+                }
+                if self.sar < new_high {
+                    self.sar = new_high;
+                }
+                out = self.sar;
+                self.af = self.acc;
+                self.ep = new_low;
+                self.sar += self.af * (self.ep - self.sar);
+                if self.sar < prev_high {
+                    self.sar = prev_high;
+                }
+                if self.sar < new_high {
+                    self.sar = new_high;
+                }
+            } else {
+                out = self.sar;
+                if new_high > self.ep {
+                    self.ep = new_high;
+                    self.af += self.acc;
+                    if self.af > self.max {
+                        self.af = self.max;
+                    }
+                }
+                self.sar += self.af * (self.ep - self.sar);
+                if self.sar > prev_low {
+                    self.sar = prev_low;
+                }
+                if self.sar > new_low {
+                    self.sar = new_low;
+                }
+            }
+        } else if new_high >= self.sar {
+            self.long = true;
+            self.sar = self.ep;
+            if self.sar > prev_low {
+                self.sar = prev_low;
+            }
+            if self.sar > new_low {
+                self.sar = new_low;
+            }
+            out = self.sar;
+            self.af = self.acc;
+            self.ep = new_high;
+            self.sar += self.af * (self.ep - self.sar);
+            if self.sar > prev_low {
+                self.sar = prev_low;
+            }
+            if self.sar > new_low {
+                self.sar = new_low;
+            }
+        } else {
+            out = self.sar;
+            if new_low < self.ep {
+                self.ep = new_low;
+                self.af += self.acc;
+                if self.af > self.max {
+                    self.af = self.max;
+                }
+            }
+            self.sar += self.af * (self.ep - self.sar);
+            if self.sar < prev_high {
+                self.sar = prev_high;
+            }
+            if self.sar < new_high {
+                self.sar = new_high;
+            }
+        }
+        Some(o1(out))
+    }
+}
+
+/// MIDPOINT (one series) and MIDPRICE (high/low).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Mid {
+    pub hi: Extreme,
+    pub lo: Extreme,
+    pub n: usize,
+    pub p: usize,
+    pub price: bool,
+}
+
+impl Kernel for Mid {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let (h, l) = if self.price { (b.h, b.l) } else { (b.c, b.c) };
+        let (hh, _) = self.hi.push(h);
+        let (ll, _) = self.lo.push(l);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        Some(o1((hh + ll) / 2.0))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Momentum
+// ---------------------------------------------------------------------------
+
+/// RSI and CMO: Wilder-smoothed gains and losses seeded by their mean.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Rsi {
+    pub p: usize,
+    pub n: usize,
+    pub prev: f64,
+    pub gain: f64,
+    pub loss: f64,
+    pub cmo: bool,
+}
+
+impl Rsi {
+    pub fn new(p: usize, cmo: bool) -> Self {
+        Rsi {
+            p,
+            n: 0,
+            prev: 0.0,
+            gain: 0.0,
+            loss: 0.0,
+            cmo,
+        }
+    }
+
+    #[inline(always)]
+    fn value(&self) -> f64 {
+        let s = self.gain + self.loss;
+        if is_zero(s) {
+            0.0
+        } else if self.cmo {
+            100.0 * ((self.gain - self.loss) / s)
+        } else {
+            100.0 * (self.gain / s)
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        if self.n == 0 {
+            self.prev = x;
+            self.n = 1;
+            return None;
+        }
+        let d = x - self.prev;
+        self.prev = x;
+        let pf = self.p as f64;
+        if self.n <= self.p {
+            if d < 0.0 {
+                self.loss -= d;
+            } else {
+                self.gain += d;
+            }
+            self.n += 1;
+            if self.n <= self.p {
+                return None;
+            }
+            self.loss /= pf;
+            self.gain /= pf;
+            return Some(self.value());
+        }
+        self.loss *= pf - 1.0;
+        self.gain *= pf - 1.0;
+        if d < 0.0 {
+            self.loss -= d;
+        } else {
+            self.gain += d;
+        }
+        self.loss /= pf;
+        self.gain /= pf;
+        Some(self.value())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RsiK {
+    pub r: Rsi,
+}
+
+impl Kernel for RsiK {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        self.r.push(b.c).map(o1)
+    }
+}
+
+/// MACD, MACDEXT, APO, PPO: two averages of the close, the fast one
+/// started so that both produce their first value on the same bar.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Macd {
+    pub fast: Delayed,
+    pub slow: Delayed,
+    pub signal: Option<Ma>,
+    /// 0: MACD triple, 1: APO, 2: PPO.
+    pub mode: u8,
+}
+
+impl Kernel for Macd {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let f = self.fast.push(b.c);
+        let s = self.slow.push(b.c);
+        let (f, s) = (f?, s?);
+        match self.mode {
+            1 => Some(o1(f - s)),
+            2 => Some(o1(if !is_zero(s) { ((f - s) / s) * 100.0 } else { 0.0 })),
+            _ => {
+                let m = f - s;
+                let sig = self.signal.as_mut()?.push(m)?;
+                Some([m, sig, m - sig, 0.0])
+            }
+        }
+    }
+}
+
+/// Fast %K over high/low/close.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FastK {
+    pub hi: Extreme,
+    pub lo: Extreme,
+    pub n: usize,
+    pub p: usize,
+}
+
+impl FastK {
+    pub fn new(p: usize) -> Self {
+        FastK {
+            hi: Extreme::new(p, true),
+            lo: Extreme::new(p, false),
+            n: 0,
+            p,
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, h: f64, l: f64, c: f64) -> Option<f64> {
+        let (hh, _) = self.hi.push(h);
+        let (ll, _) = self.lo.push(l);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        let diff = hh - ll;
+        Some(if diff != 0.0 { ((c - ll) / diff) * 100.0 } else { 0.0 })
+    }
+}
+
+/// STOCH (slow: two averages after %K) and STOCHF (one average).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stoch {
+    pub k: FastK,
+    pub ma1: Ma,
+    pub ma2: Option<Ma>,
+}
+
+impl Kernel for Stoch {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let k = self.k.push(b.h, b.l, b.c)?;
+        let a = self.ma1.push(k)?;
+        match &mut self.ma2 {
+            Some(m) => {
+                let d = m.push(a)?;
+                Some([a, d, 0.0, 0.0])
+            }
+            None => Some([k, a, 0.0, 0.0]),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StochRsi {
+    pub rsi: Rsi,
+    pub k: FastK,
+    pub ma: Ma,
+}
+
+impl Kernel for StochRsi {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let r = self.rsi.push(b.c)?;
+        let k = self.k.push(r, r, r)?;
+        let d = self.ma.push(k)?;
+        Some([k, d, 0.0, 0.0])
+    }
+}
+
+/// The directional movement family: PLUS_DM, MINUS_DM, PLUS_DI, MINUS_DI,
+/// DX, ADX, ADXR.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dmi {
+    pub p: usize,
+    pub pf: f64,
+    /// 0 +DM, 1 -DM, 2 +DI, 3 -DI, 4 DX, 5 ADX, 6 ADXR.
+    pub mode: u8,
+    pub n: usize,
+    pub prev_h: f64,
+    pub prev_l: f64,
+    pub prev_c: f64,
+    pub pdm: f64,
+    pub mdm: f64,
+    pub tr: f64,
+    pub last_dx: f64,
+    pub sum_dx: f64,
+    pub adx: f64,
+    pub adx_hist: Ring,
+}
+
+impl Dmi {
+    pub fn new(p: usize, mode: u8) -> Self {
+        Dmi {
+            p,
+            pf: p as f64,
+            mode,
+            n: 0,
+            prev_h: 0.0,
+            prev_l: 0.0,
+            prev_c: 0.0,
+            pdm: 0.0,
+            mdm: 0.0,
+            tr: 0.0,
+            last_dx: 0.0,
+            sum_dx: 0.0,
+            adx: 0.0,
+            adx_hist: Ring::new(p.max(2) - 1),
+        }
+    }
+
+    #[inline(always)]
+    fn dx_value(&self) -> Option<f64> {
+        if is_zero(self.tr) {
+            return None;
+        }
+        let minus = 100.0 * (self.mdm / self.tr);
+        let plus = 100.0 * (self.pdm / self.tr);
+        let s = minus + plus;
+        if is_zero(s) {
+            return None;
+        }
+        Some(100.0 * ((minus - plus).abs() / s))
+    }
+
+    /// `m`: index of this bar (the first bar is 0).
+    #[inline(always)]
+    fn adx_step(&mut self, m: usize) -> Option<f64> {
+        let p = self.p;
+        if m <= 2 * p - 1 {
+            // bars p ..= 2p-1 accumulate the first DX values
+            if let Some(dx) = self.dx_value() {
+                self.sum_dx += dx;
+            }
+            if m < 2 * p - 1 {
+                return None;
+            }
+            self.adx = self.sum_dx / self.pf;
+            return Some(self.adx);
+        }
+        if let Some(dx) = self.dx_value() {
+            self.adx = ((self.adx * (self.pf - 1.0)) + dx) / self.pf;
+        }
+        Some(self.adx)
+    }
+}
+
+impl Kernel for Dmi {
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let (h, l, c) = (b.h, b.l, b.c);
+        if self.n == 0 {
+            self.prev_h = h;
+            self.prev_l = l;
+            self.prev_c = c;
+            self.n = 1;
+            return None;
+        }
+        let diff_p = h - self.prev_h;
+        self.prev_h = h;
+        let diff_m = self.prev_l - l;
+        self.prev_l = l;
+        let p = self.p;
+        let dm_only = self.mode <= 1;
+        // Period 1 for DM/DI: the one-bar values, no smoothing.
+        if p == 1 && self.mode <= 3 {
+            self.n += 1;
+            let out = match self.mode {
+                0 => {
+                    if diff_p > 0.0 && diff_p > diff_m {
+                        diff_p
+                    } else {
+                        0.0
+                    }
+                }
+                1 => {
+                    if diff_m > 0.0 && diff_p < diff_m {
+                        diff_m
+                    } else {
+                        0.0
+                    }
+                }
+                _ => {
+                    let tr = true_range(h, l, self.prev_c);
+                    self.prev_c = c;
+                    let dm = if self.mode == 2 {
+                        if diff_p > 0.0 && diff_p > diff_m {
+                            diff_p
+                        } else {
+                            0.0
+                        }
+                    } else if diff_m > 0.0 && diff_p < diff_m {
+                        diff_m
+                    } else {
+                        0.0
+                    };
+                    if dm > 0.0 && !is_zero(tr) {
+                        dm / tr
+                    } else {
+                        0.0
+                    }
+                }
+            };
+            return Some(o1(out));
+        }
+        let m = self.n; // index of this bar
+        self.n += 1;
+        if m < p {
+            // initial sums over bars 1..p-1 (DM: then output at p-1)
+            if diff_m > 0.0 && diff_p < diff_m {
+                self.mdm += diff_m;
+            } else if diff_p > 0.0 && diff_p > diff_m {
+                self.pdm += diff_p;
+            }
+            if !dm_only {
+                self.tr += true_range(h, l, self.prev_c);
+                self.prev_c = c;
+            }
+            if dm_only && m == p - 1 {
+                return Some(o1(if self.mode == 0 { self.pdm } else { self.mdm }));
+            }
+            return None;
+        }
+        self.mdm -= self.mdm / self.pf;
+        self.pdm -= self.pdm / self.pf;
+        if diff_m > 0.0 && diff_p < diff_m {
+            self.mdm += diff_m;
+        } else if diff_p > 0.0 && diff_p > diff_m {
+            self.pdm += diff_p;
+        }
+        if dm_only {
+            return Some(o1(if self.mode == 0 { self.pdm } else { self.mdm }));
+        }
+        let tr = true_range(h, l, self.prev_c);
+        self.tr = self.tr - self.tr / self.pf + tr;
+        self.prev_c = c;
+        match self.mode {
+            2 | 3 => {
+                let dm = if self.mode == 2 { self.pdm } else { self.mdm };
+                Some(o1(if !is_zero(self.tr) { 100.0 * (dm / self.tr) } else { 0.0 }))
+            }
+            4 => {
+                let v = match self.dx_value() {
+                    Some(v) => v,
+                    None => {
+                        if m == p {
+                            0.0
+                        } else {
+                            self.last_dx
+                        }
+                    }
+                };
+                self.last_dx = v;
+                Some(o1(v))
+            }
+            5 => self.adx_step(m).map(o1),
+            _ => {
+                let a = self.adx_step(m)?;
+                // ADXR: mean of ADX now and p-1 bars ago.
+                let full = self.adx_hist.is_full();
+                let old = self.adx_hist.push(a);
+                if !full {
+                    return None;
+                }
+                Some(o1((a + old) / 2.0))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cci {
+    pub p: usize,
+    pub buf: Vec<f64>,
+    pub idx: usize,
+    pub n: usize,
+}
+
+impl Kernel for Cci {
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let last = (b.h + b.l + b.c) / 3.0;
+        self.buf[self.idx] = last;
+        self.idx += 1;
+        if self.idx == self.p {
+            self.idx = 0;
+        }
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        let pf = self.p as f64;
+        let mut avg = 0.0;
+        for v in &self.buf {
+            avg += *v;
+        }
+        avg /= pf;
+        let mut dev = 0.0;
+        for v in &self.buf {
+            dev += (*v - avg).abs();
+        }
+        let t = last - avg;
+        Some(o1(if t != 0.0 && dev != 0.0 {
+            t / (0.015 * (dev / pf))
+        } else {
+            0.0
+        }))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Mfi {
+    pub p: usize,
+    pub n: usize,
+    pub prev: f64,
+    pub pos: Ring,
+    pub neg: Ring,
+    pub pos_sum: f64,
+    pub neg_sum: f64,
+}
+
+impl Kernel for Mfi {
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let tp = (b.h + b.l + b.c) / 3.0;
+        if self.n == 0 {
+            self.prev = tp;
+            self.n = 1;
+            return None;
+        }
+        let d = tp - self.prev;
+        self.prev = tp;
+        let mf = tp * b.v;
+        if self.n > self.p {
+            self.pos_sum -= self.pos.oldest();
+            self.neg_sum -= self.neg.oldest();
+        }
+        let (pv, nv) = if d < 0.0 {
+            (0.0, mf)
+        } else if d > 0.0 {
+            (mf, 0.0)
+        } else {
+            (0.0, 0.0)
+        };
+        self.pos_sum += pv;
+        self.neg_sum += nv;
+        self.pos.push(pv);
+        self.neg.push(nv);
+        self.n += 1;
+        if self.n <= self.p {
+            return None;
+        }
+        let t = self.pos_sum + self.neg_sum;
+        Some(o1(if is_zero(t) { 0.0 } else { 100.0 * (self.pos_sum / t) }))
+    }
+}
+
+/// MOM, ROC, ROCP, ROCR, ROCR100 over a lag of `p` bars.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Lag {
+    pub ring: Ring,
+    pub n: usize,
+    pub p: usize,
+    /// 0 MOM, 1 ROC, 2 ROCP.
+    pub mode: u8,
+}
+
+impl Kernel for Lag {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let x = b.c;
+        let old = self.ring.push(x);
+        if self.n < self.p {
+            self.n += 1;
+            return None;
+        }
+        Some(o1(match self.mode {
+            0 => x - old,
+            1 => {
+                if old != 0.0 {
+                    ((x / old) - 1.0) * 100.0
+                } else {
+                    0.0
+                }
+            }
+            _ => {
+                if old != 0.0 {
+                    (x - old) / old
+                } else {
+                    0.0
+                }
+            }
+        }))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Willr {
+    pub hi: Extreme,
+    pub lo: Extreme,
+    pub n: usize,
+    pub p: usize,
+}
+
+impl Kernel for Willr {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let (hh, _) = self.hi.push(b.h);
+        let (ll, _) = self.lo.push(b.l);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        let diff = (hh - ll) / (-100.0);
+        Some(o1(if diff != 0.0 { (hh - b.c) / diff } else { 0.0 }))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Aroon {
+    pub hi: Extreme,
+    pub lo: Extreme,
+    pub n: usize,
+    pub p: usize,
+    pub osc: bool,
+}
+
+impl Kernel for Aroon {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let (_, ah) = self.hi.push(b.h);
+        let (_, al) = self.lo.push(b.l);
+        if self.n < self.p {
+            self.n += 1;
+            return None;
+        }
+        let factor = 100.0 / self.p as f64;
+        let p = self.p as i64;
+        if self.osc {
+            // factor * (highestIdx - lowestIdx)
+            let v = al as i64 - ah as i64;
+            return Some(o1(factor * v as f64));
+        }
+        let down = factor * (p - al as i64) as f64;
+        let up = factor * (p - ah as i64) as f64;
+        Some([down, up, 0.0, 0.0])
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ultosc {
+    pub p: [usize; 3],
+    pub n: usize,
+    pub prev_c: f64,
+    pub a: Ring,
+    pub bterm: Ring,
+    pub sa: [f64; 3],
+    pub sb: [f64; 3],
+}
+
+impl Kernel for Ultosc {
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        if self.n == 0 {
+            self.prev_c = b.c;
+            self.n = 1;
+            return None;
+        }
+        let pc = self.prev_c;
+        self.prev_c = b.c;
+        let true_low = if b.l < pc { b.l } else { pc };
+        let cmtl = b.c - true_low;
+        let mut tr = b.h - b.l;
+        let t = (pc - b.h).abs();
+        if t > tr {
+            tr = t;
+        }
+        let t = (pc - b.l).abs();
+        if t > tr {
+            tr = t;
+        }
+        let m = self.n; // this bar's index (>= 1)
+        self.n += 1;
+        let longest = self.p[2];
+        // Bar m enters window j once m > longest - p_j (TA-Lib starts each
+        // running total p_j - 1 bars before the first output at `longest`).
+        for j in 0..3 {
+            if m + self.p[j] > longest {
+                self.sa[j] += cmtl;
+                self.sb[j] += tr;
+            }
+        }
+        self.a.push(cmtl);
+        self.bterm.push(tr);
+        if m < longest {
+            return None;
+        }
+        let mut out = 0.0;
+        if !is_zero(self.sb[0]) {
+            out += 4.0 * (self.sa[0] / self.sb[0]);
+        }
+        if !is_zero(self.sb[1]) {
+            out += 2.0 * (self.sa[1] / self.sb[1]);
+        }
+        if !is_zero(self.sb[2]) {
+            out += self.sa[2] / self.sb[2];
+        }
+        // Remove the oldest bar of each window.
+        for j in 0..3 {
+            let age = self.p[j] - 1;
+            self.sa[j] -= self.a.back(age);
+            self.sb[j] -= self.bterm.back(age);
+        }
+        Some(o1(100.0 * (out / 7.0)))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trix {
+    pub e1: Ema,
+    pub e2: Ema,
+    pub e3: Ema,
+    pub prev: Option<f64>,
+}
+
+impl Kernel for Trix {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let a = self.e1.push(b.c)?;
+        let bb = self.e2.push(a)?;
+        let c = self.e3.push(bb)?;
+        let prev = self.prev.replace(c)?;
+        Some(o1(if prev != 0.0 {
+            ((c / prev) - 1.0) * 100.0
+        } else {
+            0.0
+        }))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bop;
+
+impl Kernel for Bop {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let t = b.h - b.l;
+        Some(o1(if !is_zero_or_neg(t) { (b.c - b.o) / t } else { 0.0 }))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Volatility and volume
+// ---------------------------------------------------------------------------
+
+/// TRANGE, ATR, NATR.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Atr {
+    pub p: usize,
+    pub n: usize,
+    pub prev_c: f64,
+    pub sma: Sma,
+    pub atr: f64,
+    /// 0 TRANGE, 1 ATR, 2 NATR.
+    pub mode: u8,
+}
+
+impl Kernel for Atr {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        if self.n == 0 {
+            self.prev_c = b.c;
+            self.n = 1;
+            return None;
+        }
+        let tr = true_range(b.h, b.l, self.prev_c);
+        self.prev_c = b.c;
+        if self.mode == 0 || self.p == 1 {
+            // NATR with period 1 is TA-Lib's TRANGE, not normalised.
+            return Some(o1(tr));
+        }
+        if self.n < self.p {
+            self.n += 1;
+            self.sma.push(tr);
+            return None;
+        }
+        if self.n == self.p {
+            self.n += 1;
+            self.atr = self.sma.push(tr)?;
+        } else {
+            let pf = self.p as f64;
+            self.atr *= pf - 1.0;
+            self.atr += tr;
+            self.atr /= pf;
+        }
+        Some(o1(if self.mode == 2 {
+            if !is_zero(b.c) {
+                (self.atr / b.c) * 100.0
+            } else {
+                0.0
+            }
+        } else {
+            self.atr
+        }))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Obv {
+    pub started: bool,
+    pub obv: f64,
+    pub prev: f64,
+}
+
+impl Kernel for Obv {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        if !self.started {
+            self.started = true;
+            self.obv = b.v;
+            self.prev = b.c;
+            return Some(o1(self.obv));
+        }
+        if b.c > self.prev {
+            self.obv += b.v;
+        } else if b.c < self.prev {
+            self.obv -= b.v;
+        }
+        self.prev = b.c;
+        Some(o1(self.obv))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ad {
+    pub ad: f64,
+}
+
+#[inline(always)]
+fn ad_step(ad: &mut f64, b: &Bar) {
+    let t = b.h - b.l;
+    if t > 0.0 {
+        *ad += (((b.c - b.l) - (b.h - b.c)) / t) * b.v;
+    }
+}
+
+impl Kernel for Ad {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        ad_step(&mut self.ad, b);
+        Some(o1(self.ad))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Adosc {
+    pub ad: f64,
+    pub n: usize,
+    pub lookback: usize,
+    pub fk: f64,
+    pub sk: f64,
+    pub fast: f64,
+    pub slow: f64,
+}
+
+impl Kernel for Adosc {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        ad_step(&mut self.ad, b);
+        if self.n == 0 {
+            self.fast = self.ad;
+            self.slow = self.ad;
+        } else {
+            self.fast = (self.fk * self.ad) + ((1.0 - self.fk) * self.fast);
+            self.slow = (self.sk * self.ad) + ((1.0 - self.sk) * self.slow);
+        }
+        let m = self.n;
+        self.n += 1;
+        if m < self.lookback {
+            return None;
+        }
+        Some(o1(self.fast - self.slow))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and price transforms
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VarK {
+    pub var: Var,
+    pub dev: f64,
+    pub stddev: bool,
+}
+
+impl Kernel for VarK {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let v = self.var.push(b.c)?;
+        if !self.stddev {
+            return Some(o1(v));
+        }
+        Some(o1(if v > 0.0 { v.sqrt() * self.dev } else { 0.0 }))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinReg {
+    pub p: usize,
+    pub ring: Ring,
+    pub n: usize,
+    pub slope: bool,
+}
+
+impl Kernel for LinReg {
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        self.ring.push(b.c);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        let p = self.p;
+        let pf = p as f64;
+        let sum_x = pf * (pf - 1.0) * 0.5;
+        let sum_x_sqr = ((p as u128 * (p as u128 - 1) * (2 * p as u128 - 1)) / 6) as f64;
+        let divisor = sum_x * sum_x - pf * sum_x_sqr;
+        let mut sum_xy = 0.0;
+        let mut sum_y = 0.0;
+        let mut i = p;
+        while i != 0 {
+            i -= 1;
+            let v = self.ring.back(i);
+            sum_y += v;
+            sum_xy += (i as f64) * v;
+        }
+        let m = (pf * sum_xy - sum_x * sum_y) / divisor;
+        if self.slope {
+            return Some(o1(m));
+        }
+        let bb = (sum_y - m * sum_x) / pf;
+        Some(o1(bb + m * (pf - 1.0)))
+    }
+}
+
+/// MAX, MIN over a window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MaxMin {
+    pub e: Extreme,
+    pub n: usize,
+    pub p: usize,
+}
+
+impl Kernel for MaxMin {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let (v, _) = self.e.push(b.c);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        Some(o1(v))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SumK {
+    pub s: Sum,
+}
+
+impl Kernel for SumK {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        self.s.push(b.c).map(o1)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TypPrice;
+
+impl Kernel for TypPrice {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        Some(o1((b.h + b.l + b.c) / 3.0))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Beyond TA-Lib
+// ---------------------------------------------------------------------------
+
+/// VWAP of the typical price: cumulative from the first bar (period 0) or
+/// over a rolling window of `period` bars.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Vwap {
+    pub p: usize,
+    pub n: usize,
+    pub pv: f64,
+    pub vol: f64,
+    pub ring_pv: Ring,
+    pub ring_v: Ring,
+}
+
+impl Kernel for Vwap {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let tp = (b.h + b.l + b.c) / 3.0;
+        let pv = tp * b.v;
+        self.pv += pv;
+        self.vol += b.v;
+        if self.p > 0 {
+            let old_pv = self.ring_pv.push(pv);
+            let old_v = self.ring_v.push(b.v);
+            if self.n >= self.p {
+                self.pv -= old_pv;
+                self.vol -= old_v;
+            }
+            if self.n + 1 < self.p {
+                self.n += 1;
+                return None;
+            }
+        }
+        self.n += 1;
+        Some(o1(if self.vol != 0.0 { self.pv / self.vol } else { tp }))
+    }
+}
+
+/// Keltner channels: an average of the close ± multiplier × ATR.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Keltner {
+    pub ma: Ma,
+    pub atr: Atr,
+    pub mult: f64,
+}
+
+impl Kernel for Keltner {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let a = self.atr.next(b).map(|o| o[0]);
+        let m = self.ma.push(b.c);
+        let (a, m) = (a?, m?);
+        let w = self.mult * a;
+        Some([m + w, m, m - w, 0.0])
+    }
+}
+
+/// Donchian channels: highest high, midpoint, lowest low.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Donchian {
+    pub hi: Extreme,
+    pub lo: Extreme,
+    pub n: usize,
+    pub p: usize,
+}
+
+impl Kernel for Donchian {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let (hh, _) = self.hi.push(b.h);
+        let (ll, _) = self.lo.push(b.l);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        Some([hh, (hh + ll) / 2.0, ll, 0.0])
+    }
+}
+
+/// Ichimoku lines on the bar they are computed (not shifted forward).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ichimoku {
+    pub t: Donchian,
+    pub k: Donchian,
+    pub s: Donchian,
+    pub n: usize,
+    pub lookback: usize,
+}
+
+impl Kernel for Ichimoku {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let t = self.t.next(b);
+        let k = self.k.next(b);
+        let s = self.s.next(b);
+        let m = self.n;
+        self.n += 1;
+        if m < self.lookback {
+            return None;
+        }
+        let (t, k, s) = (t?[1], k?[1], s?[1]);
+        Some([t, k, (t + k) / 2.0, s])
+    }
+}
+
+pub fn ema_stage(p: usize) -> Ema {
+    Ema::new(p)
+}

@@ -1,0 +1,893 @@
+//! Moving averages as O(1) state machines over one series.
+//!
+//! Each average performs the same floating-point operations, in the same
+//! order, as TA-Lib's batch function does for the same bar, so the stream
+//! and the batch output agree bit for bit and agree with TA-Lib to rounding.
+
+use serde::{Deserialize, Serialize};
+
+/// TA-Lib's `TA_EPSILON` (0.8.x; earlier releases used 1e-8).
+pub const EPSILON: f64 = 0.00000000000001;
+
+/// TA-Lib's `TA_IS_ZERO`.
+#[inline(always)]
+pub fn is_zero(v: f64) -> bool {
+    -EPSILON < v && v < EPSILON
+}
+
+/// TA-Lib's `TA_IS_ZERO_OR_NEG`.
+#[inline(always)]
+pub fn is_zero_or_neg(v: f64) -> bool {
+    v < EPSILON
+}
+
+/// The last `cap` values of a series; `push` returns the value it evicts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ring {
+    buf: Vec<f64>,
+    pos: usize,
+    len: usize,
+}
+
+impl Ring {
+    pub fn new(cap: usize) -> Self {
+        Ring {
+            buf: vec![0.0; cap.max(1)],
+            pos: 0,
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> f64 {
+        let old = self.buf[self.pos];
+        self.buf[self.pos] = x;
+        self.pos += 1;
+        if self.pos == self.buf.len() {
+            self.pos = 0;
+        }
+        if self.len < self.buf.len() {
+            self.len += 1;
+        }
+        old
+    }
+
+    /// The oldest value held (valid once the ring is full).
+    #[inline(always)]
+    pub fn oldest(&self) -> f64 {
+        self.buf[self.pos]
+    }
+
+    /// The value pushed `age` pushes ago (0 = the newest).
+    #[inline(always)]
+    pub fn back(&self, age: usize) -> f64 {
+        let n = self.buf.len();
+        self.buf[(self.pos + n - 1 - (age % n)) % n]
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len == self.buf.len()
+    }
+}
+
+/// Sliding extreme (max or min) over the last `period` pushes, with the index
+/// of the most recent bar holding it (TA-Lib's tie rule).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Extreme {
+    period: u64,
+    max: bool,
+    idx: Vec<u64>,
+    val: Vec<f64>,
+    head: usize,
+    count: u64,
+}
+
+impl Extreme {
+    pub fn new(period: usize, max: bool) -> Self {
+        Extreme {
+            period: period.max(1) as u64,
+            max,
+            idx: Vec::with_capacity(period.max(1) + 1),
+            val: Vec::with_capacity(period.max(1) + 1),
+            head: 0,
+            count: 0,
+        }
+    }
+
+    /// Pushes `x` and returns (extreme, bars since it occurred).
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> (f64, u64) {
+        let i = self.count;
+        self.count += 1;
+        while self.val.len() > self.head {
+            let last = self.val[self.val.len() - 1];
+            let dominated = if self.max { last <= x } else { last >= x };
+            if dominated {
+                self.val.pop();
+                self.idx.pop();
+            } else {
+                break;
+            }
+        }
+        self.val.push(x);
+        self.idx.push(i);
+        while self.idx[self.head] + self.period <= i {
+            self.head += 1;
+        }
+        if self.head > 64 && self.head * 2 > self.val.len() {
+            self.val.drain(..self.head);
+            self.idx.drain(..self.head);
+            self.head = 0;
+        }
+        (self.val[self.head], i - self.idx[self.head])
+    }
+}
+
+/// Simple moving average (TA-Lib's running total, subtracting after output).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sma {
+    p: usize,
+    ring: Vec<f64>,
+    pos: usize,
+    n: usize,
+    sum: f64,
+    pf: f64,
+}
+
+impl Sma {
+    pub fn new(p: usize) -> Self {
+        let p = p.max(1);
+        Sma {
+            p,
+            ring: vec![0.0; p],
+            pos: 0,
+            n: 0,
+            sum: 0.0,
+            pf: p as f64,
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        self.ring[self.pos] = x;
+        self.sum += x;
+        self.pos += 1;
+        if self.pos == self.p {
+            self.pos = 0;
+        }
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        let out = self.sum / self.pf;
+        self.sum -= self.ring[self.pos];
+        Some(out)
+    }
+}
+
+/// Running sum over a window (TA-Lib's SUM).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sum {
+    inner: Sma,
+}
+
+impl Sum {
+    pub fn new(p: usize) -> Self {
+        Sum { inner: Sma::new(p) }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        let s = &mut self.inner;
+        s.ring[s.pos] = x;
+        s.sum += x;
+        s.pos += 1;
+        if s.pos == s.p {
+            s.pos = 0;
+        }
+        if s.n + 1 < s.p {
+            s.n += 1;
+            return None;
+        }
+        let out = s.sum;
+        s.sum -= s.ring[s.pos];
+        Some(out)
+    }
+}
+
+/// Exponential moving average seeded with the mean of the first `p` values.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ema {
+    p: usize,
+    k: f64,
+    n: usize,
+    prev: f64,
+}
+
+impl Ema {
+    pub fn new(p: usize) -> Self {
+        Self::with_k(p, 2.0 / ((p + 1) as f64))
+    }
+
+    pub fn with_k(p: usize, k: f64) -> Self {
+        Ema {
+            p: p.max(1),
+            k,
+            n: 0,
+            prev: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        if self.n < self.p {
+            self.prev += x;
+            self.n += 1;
+            if self.n < self.p {
+                return None;
+            }
+            self.prev /= self.p as f64;
+            return Some(self.prev);
+        }
+        self.prev = ((x - self.prev) * self.k) + self.prev;
+        Some(self.prev)
+    }
+}
+
+/// Weighted moving average (TA-Lib's sum/sub formulation).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Wma {
+    p: usize,
+    n: usize,
+    sub: f64,
+    sum: f64,
+    trailing: f64,
+    ring: Ring,
+    divider: f64,
+}
+
+impl Wma {
+    pub fn new(p: usize) -> Self {
+        let p = p.max(1);
+        Wma {
+            p,
+            n: 0,
+            sub: 0.0,
+            sum: 0.0,
+            trailing: 0.0,
+            ring: Ring::new(p),
+            divider: ((p * (p + 1)) >> 1) as f64,
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        self.ring.push(x);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            self.sub += x;
+            self.sum += x * (self.n as f64);
+            return None;
+        }
+        self.sub += x;
+        self.sub -= self.trailing;
+        self.sum += x * (self.p as f64);
+        self.trailing = self.ring.oldest();
+        let out = self.sum / self.divider;
+        self.sum -= self.sub;
+        Some(out)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dema {
+    e1: Ema,
+    e2: Ema,
+}
+
+impl Dema {
+    pub fn new(p: usize) -> Self {
+        Dema {
+            e1: Ema::new(p),
+            e2: Ema::new(p),
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        let a = self.e1.push(x)?;
+        let b = self.e2.push(a)?;
+        Some((2.0 * a) - b)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Tema {
+    e1: Ema,
+    e2: Ema,
+    e3: Ema,
+}
+
+impl Tema {
+    pub fn new(p: usize) -> Self {
+        Tema {
+            e1: Ema::new(p),
+            e2: Ema::new(p),
+            e3: Ema::new(p),
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        let a = self.e1.push(x)?;
+        let b = self.e2.push(a)?;
+        let c = self.e3.push(b)?;
+        let mut out = c;
+        out += (3.0 * a) - (3.0 * b);
+        Some(out)
+    }
+}
+
+/// Triangular moving average as an SMA of an SMA (weights 1,2,..,2,1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trima {
+    a: Sma,
+    b: Sma,
+}
+
+impl Trima {
+    pub fn new(p: usize) -> Self {
+        let (n1, n2) = if p % 2 == 1 {
+            (p.div_ceil(2), p.div_ceil(2))
+        } else {
+            (p / 2, p / 2 + 1)
+        };
+        Trima {
+            a: Sma::new(n1),
+            b: Sma::new(n2),
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        let a = self.a.push(x)?;
+        self.b.push(a)
+    }
+}
+
+/// Kaufman adaptive moving average (fast 2, slow 30, as TA-Lib).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Kama {
+    p: usize,
+    n: usize,
+    ring: Ring,
+    sum_roc1: f64,
+    prev: f64,
+    prev_kama: f64,
+    trailing: f64,
+}
+
+const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
+
+impl Kama {
+    pub fn new(p: usize) -> Self {
+        let p = p.max(1);
+        Kama {
+            p,
+            n: 0,
+            ring: Ring::new(p),
+            sum_roc1: 0.0,
+            prev: 0.0,
+            prev_kama: 0.0,
+            trailing: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    fn smooth(&self, period_roc: f64) -> f64 {
+        let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
+        let mut t = if self.sum_roc1 <= period_roc || is_zero(self.sum_roc1) {
+            1.0
+        } else {
+            (period_roc / self.sum_roc1).abs()
+        };
+        t = (t * const_diff) + KAMA_CONST_MAX;
+        t * t
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        if self.n < self.p {
+            if self.n > 0 {
+                self.sum_roc1 += (self.prev - x).abs();
+            }
+            self.n += 1;
+            self.prev = x;
+            self.ring.push(x);
+            return None;
+        }
+        let back_p = self.ring.oldest(); // x[b - p]
+        if self.n == self.p {
+            // The last of the initial differences, then the first output.
+            self.sum_roc1 += (self.prev - x).abs();
+            self.prev_kama = self.prev;
+        } else {
+            self.sum_roc1 -= (self.trailing - back_p).abs();
+            self.sum_roc1 += (x - self.prev).abs();
+        }
+        self.n += 1;
+        // A running sum of |differences| keeps a rounding residue where the
+        // true sum is zero (a flat window): recompute it exactly then, so
+        // that a flat window counts as zero as it does in TA-Lib.
+        let scale = x.abs().max(back_p.abs()).max(self.prev.abs()).max(self.prev_kama.abs());
+        if self.sum_roc1 < 1e-12 * scale * self.p as f64 {
+            let mut s = 0.0;
+            let mut prev = back_p;
+            for age in (0..self.p - 1).rev() {
+                let v = self.ring.back(age);
+                s += (v - prev).abs();
+                prev = v;
+            }
+            s += (x - prev).abs();
+            self.sum_roc1 = s;
+        }
+        let period_roc = x - back_p;
+        self.trailing = back_p;
+        let sc = self.smooth(period_roc);
+        self.prev_kama = ((x - self.prev_kama) * sc) + self.prev_kama;
+        self.prev = x;
+        self.ring.push(x);
+        Some(self.prev_kama)
+    }
+}
+
+/// T3 (Tillson) with TA-Lib's staged seeding of its six EMAs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct T3 {
+    p: usize,
+    k: f64,
+    omk: f64,
+    e: [f64; 6],
+    stage: usize,
+    cnt: usize,
+    acc: f64,
+    c: [f64; 4],
+}
+
+impl T3 {
+    pub fn new(p: usize, v: f64) -> Self {
+        let p = p.max(1);
+        let k = 2.0 / (p as f64 + 1.0);
+        let t = v * v;
+        let c1 = -(t * v);
+        let c2 = 3.0 * (t - c1);
+        let c3 = -6.0 * t - 3.0 * (v - c1);
+        let c4 = 1.0 + 3.0 * v - c1 + 3.0 * t;
+        T3 {
+            p,
+            k,
+            omk: 1.0 - k,
+            e: [0.0; 6],
+            stage: 1,
+            cnt: 0,
+            acc: 0.0,
+            c: [c1, c2, c3, c4],
+        }
+    }
+
+    #[inline(always)]
+    fn update(&mut self, x: f64, upto: usize) {
+        let (k, omk) = (self.k, self.omk);
+        self.e[0] = (k * x) + (omk * self.e[0]);
+        for j in 1..upto {
+            self.e[j] = (k * self.e[j - 1]) + (omk * self.e[j]);
+        }
+    }
+
+    fn advance(&mut self) {
+        loop {
+            self.stage += 1;
+            self.cnt = 0;
+            if self.stage > 6 {
+                return;
+            }
+            self.acc = self.e[self.stage - 2];
+            if self.p > 1 {
+                return;
+            }
+            self.e[self.stage - 1] = self.acc / self.p as f64;
+        }
+    }
+
+    #[inline(always)]
+    fn out(&self) -> f64 {
+        let [c1, c2, c3, c4] = self.c;
+        c1 * self.e[5] + c2 * self.e[4] + c3 * self.e[3] + c4 * self.e[2]
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        match self.stage {
+            7 => {
+                self.update(x, 6);
+                Some(self.out())
+            }
+            1 => {
+                if self.cnt == 0 {
+                    self.acc = x;
+                } else {
+                    self.acc += x;
+                }
+                self.cnt += 1;
+                if self.cnt == self.p {
+                    self.e[0] = self.acc / self.p as f64;
+                    self.advance();
+                }
+                (self.stage == 7).then(|| self.out())
+            }
+            s => {
+                self.update(x, s - 1);
+                self.acc += self.e[s - 2];
+                self.cnt += 1;
+                if self.cnt == self.p - 1 {
+                    self.e[s - 1] = self.acc / self.p as f64;
+                    self.advance();
+                }
+                (self.stage == 7).then(|| self.out())
+            }
+        }
+    }
+}
+
+/// MESA adaptive moving average: (mama, fama). `parity` is the index of the
+/// first bar this average sees, counted from the start of the series (TA-Lib
+/// alternates two Hilbert-transform buffers on even and odd indexes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Mama {
+    fast: f64,
+    slow: f64,
+    today: u64,
+    n: usize,
+    wma_sub: f64,
+    wma_sum: f64,
+    trailing_wma: f64,
+    last3: [f64; 3],
+    hilbert_idx: usize,
+    // [even, odd] buffers and carried values of the four transforms.
+    det: [[f64; 3]; 2],
+    det_prev: [f64; 2],
+    det_prev_in: [f64; 2],
+    q1b: [[f64; 3]; 2],
+    q1_prev: [f64; 2],
+    q1_prev_in: [f64; 2],
+    jib: [[f64; 3]; 2],
+    ji_prev: [f64; 2],
+    ji_prev_in: [f64; 2],
+    jqb: [[f64; 3]; 2],
+    jq_prev: [f64; 2],
+    jq_prev_in: [f64; 2],
+    period: f64,
+    prev_q2: f64,
+    prev_i2: f64,
+    re: f64,
+    im: f64,
+    i1_odd_prev2: f64,
+    i1_odd_prev3: f64,
+    i1_even_prev2: f64,
+    i1_even_prev3: f64,
+    prev_phase: f64,
+    mama: f64,
+    fama: f64,
+}
+
+const MAMA_A: f64 = 0.0962;
+const MAMA_B: f64 = 0.5769;
+
+#[inline(always)]
+fn hilbert(buf: &mut [f64; 3], prev: &mut f64, prev_in: &mut f64, idx: usize, input: f64, adj: f64) -> f64 {
+    let t = MAMA_A * input;
+    let mut v = 0.0 - buf[idx];
+    buf[idx] = t;
+    v += t;
+    v -= *prev;
+    *prev = MAMA_B * *prev_in;
+    v += *prev;
+    *prev_in = input;
+    v * adj
+}
+
+impl Mama {
+    pub fn new(fast: f64, slow: f64, parity: u64) -> Self {
+        Mama {
+            fast,
+            slow,
+            today: parity,
+            n: 0,
+            wma_sub: 0.0,
+            wma_sum: 0.0,
+            trailing_wma: 0.0,
+            last3: [0.0; 3],
+            hilbert_idx: 0,
+            det: [[0.0; 3]; 2],
+            det_prev: [0.0; 2],
+            det_prev_in: [0.0; 2],
+            q1b: [[0.0; 3]; 2],
+            q1_prev: [0.0; 2],
+            q1_prev_in: [0.0; 2],
+            jib: [[0.0; 3]; 2],
+            ji_prev: [0.0; 2],
+            ji_prev_in: [0.0; 2],
+            jqb: [[0.0; 3]; 2],
+            jq_prev: [0.0; 2],
+            jq_prev_in: [0.0; 2],
+            period: 0.0,
+            prev_q2: 0.0,
+            prev_i2: 0.0,
+            re: 0.0,
+            im: 0.0,
+            i1_odd_prev2: 0.0,
+            i1_odd_prev3: 0.0,
+            i1_even_prev2: 0.0,
+            i1_even_prev3: 0.0,
+            prev_phase: 0.0,
+            mama: 0.0,
+            fama: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    fn smooth_step(&mut self, x: f64) -> f64 {
+        self.wma_sub += x;
+        self.wma_sub -= self.trailing_wma;
+        self.wma_sum += x * 4.0;
+        // x[t-3]: the oldest of the last three values before x.
+        let n = self.n;
+        self.trailing_wma = self.last3[n % 3];
+        let smoothed = self.wma_sum * 0.1;
+        self.wma_sum -= self.wma_sub;
+        smoothed
+    }
+
+    pub fn push2(&mut self, x: f64) -> Option<(f64, f64)> {
+        let n = self.n;
+        if n < 3 {
+            self.wma_sub += x;
+            self.wma_sum += x * (n as f64 + 1.0);
+            self.last3[n % 3] = x;
+            self.n += 1;
+            self.today += 1;
+            return None;
+        }
+        if n < 12 {
+            self.smooth_step(x);
+            self.last3[n % 3] = x;
+            self.n += 1;
+            self.today += 1;
+            return None;
+        }
+        let rad2deg = 180.0 / (4.0 * 1.0f64.atan());
+        let adj = 0.075 * self.period + 0.54;
+        let smoothed = self.smooth_step(x);
+        self.last3[n % 3] = x;
+        let hi = self.hilbert_idx;
+        let tr2;
+        if self.today % 2 == 0 {
+            let e = 0;
+            let det = hilbert(&mut self.det[e], &mut self.det_prev[e], &mut self.det_prev_in[e], hi, smoothed, adj);
+            let q1 = hilbert(&mut self.q1b[e], &mut self.q1_prev[e], &mut self.q1_prev_in[e], hi, det, adj);
+            let i1p3 = self.i1_even_prev3;
+            let ji = hilbert(&mut self.jib[e], &mut self.ji_prev[e], &mut self.ji_prev_in[e], hi, i1p3, adj);
+            let jq = hilbert(&mut self.jqb[e], &mut self.jq_prev[e], &mut self.jq_prev_in[e], hi, q1, adj);
+            self.hilbert_idx += 1;
+            if self.hilbert_idx == 3 {
+                self.hilbert_idx = 0;
+            }
+            let q2 = 0.2 * (q1 + ji) + 0.8 * self.prev_q2;
+            let i2 = 0.2 * (i1p3 - jq) + 0.8 * self.prev_i2;
+            self.i1_odd_prev3 = self.i1_odd_prev2;
+            self.i1_odd_prev2 = det;
+            tr2 = if i1p3 != 0.0 { (q1 / i1p3).atan() * rad2deg } else { 0.0 };
+            self.finish(x, q2, i2, tr2, rad2deg);
+        } else {
+            let o = 1;
+            let det = hilbert(&mut self.det[o], &mut self.det_prev[o], &mut self.det_prev_in[o], hi, smoothed, adj);
+            let q1 = hilbert(&mut self.q1b[o], &mut self.q1_prev[o], &mut self.q1_prev_in[o], hi, det, adj);
+            let i1p3 = self.i1_odd_prev3;
+            let ji = hilbert(&mut self.jib[o], &mut self.ji_prev[o], &mut self.ji_prev_in[o], hi, i1p3, adj);
+            let jq = hilbert(&mut self.jqb[o], &mut self.jq_prev[o], &mut self.jq_prev_in[o], hi, q1, adj);
+            let q2 = 0.2 * (q1 + ji) + 0.8 * self.prev_q2;
+            let i2 = 0.2 * (i1p3 - jq) + 0.8 * self.prev_i2;
+            self.i1_even_prev3 = self.i1_even_prev2;
+            self.i1_even_prev2 = det;
+            tr2 = if i1p3 != 0.0 { (q1 / i1p3).atan() * rad2deg } else { 0.0 };
+            self.finish(x, q2, i2, tr2, rad2deg);
+        }
+        self.n += 1;
+        self.today += 1;
+        if n >= 32 {
+            Some((self.mama, self.fama))
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, x: f64, q2: f64, i2: f64, tr2: f64, rad2deg: f64) {
+        let mut t = self.prev_phase - tr2;
+        self.prev_phase = tr2;
+        if t < 1.0 {
+            t = 1.0;
+        }
+        if t > 1.0 {
+            t = self.fast / t;
+            if t < self.slow {
+                t = self.slow;
+            }
+        } else {
+            t = self.fast;
+        }
+        self.mama = t * x + (1.0 - t) * self.mama;
+        t *= 0.5;
+        self.fama = t * self.mama + (1.0 - t) * self.fama;
+        self.re = 0.2 * (i2 * self.prev_i2 + q2 * self.prev_q2) + 0.8 * self.re;
+        self.im = 0.2 * (i2 * self.prev_q2 - q2 * self.prev_i2) + 0.8 * self.im;
+        self.prev_q2 = q2;
+        self.prev_i2 = i2;
+        let prev_period = self.period;
+        if self.im != 0.0 && self.re != 0.0 {
+            self.period = 360.0 / ((self.im / self.re).atan() * rad2deg);
+        }
+        let hi = 1.5 * prev_period;
+        if self.period > hi {
+            self.period = hi;
+        }
+        let lo = 0.67 * prev_period;
+        if self.period < lo {
+            self.period = lo;
+        }
+        if self.period < 6.0 {
+            self.period = 6.0;
+        } else if self.period > 50.0 {
+            self.period = 50.0;
+        }
+        self.period = 0.2 * self.period + 0.8 * prev_period;
+    }
+}
+
+/// Any of TA-Lib's nine moving-average types (`matype` 0..8).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Ma {
+    Copy,
+    Sma(Sma),
+    Ema(Ema),
+    Wma(Wma),
+    Dema(Dema),
+    Tema(Tema),
+    Trima(Trima),
+    Kama(Kama),
+    Mama(Box<Mama>),
+    T3(T3),
+}
+
+impl Ma {
+    /// `parity`: index of the first bar this average sees (MAMA only).
+    pub fn new(p: usize, matype: u32, parity: u64) -> Self {
+        if p == 1 {
+            return Ma::Copy;
+        }
+        match matype {
+            1 => Ma::Ema(Ema::new(p)),
+            2 => Ma::Wma(Wma::new(p)),
+            3 => Ma::Dema(Dema::new(p)),
+            4 => Ma::Tema(Tema::new(p)),
+            5 => Ma::Trima(Trima::new(p)),
+            6 => Ma::Kama(Kama::new(p)),
+            7 => Ma::Mama(Box::new(Mama::new(0.5, 0.05, parity))),
+            8 => Ma::T3(T3::new(p, 0.7)),
+            _ => Ma::Sma(Sma::new(p)),
+        }
+    }
+
+    pub fn lookback(p: usize, matype: u32) -> usize {
+        if p == 1 {
+            return 0;
+        }
+        match matype {
+            3 => 2 * (p - 1),
+            4 => 3 * (p - 1),
+            6 => p,
+            7 => 32,
+            8 => 6 * (p - 1),
+            _ => p - 1,
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        match self {
+            Ma::Copy => Some(x),
+            Ma::Sma(s) => s.push(x),
+            Ma::Ema(s) => s.push(x),
+            Ma::Wma(s) => s.push(x),
+            Ma::Dema(s) => s.push(x),
+            Ma::Tema(s) => s.push(x),
+            Ma::Trima(s) => s.push(x),
+            Ma::Kama(s) => s.push(x),
+            Ma::Mama(s) => s.push2(x).map(|v| v.0),
+            Ma::T3(s) => s.push(x),
+        }
+    }
+}
+
+/// A moving average that ignores its first `skip` inputs: TA-Lib starts an
+/// inner average later when another average of the same function needs a
+/// longer warm-up (MACD's fast EMA, APO/PPO, MACDEXT).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Delayed {
+    skip: usize,
+    ma: Ma,
+}
+
+impl Delayed {
+    pub fn new(p: usize, matype: u32, skip: usize) -> Self {
+        Delayed {
+            skip,
+            ma: Ma::new(p, matype, skip as u64),
+        }
+    }
+
+    pub fn from_ma(ma: Ma, skip: usize) -> Self {
+        Delayed { skip, ma }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return None;
+        }
+        self.ma.push(x)
+    }
+}
+
+/// Population variance over a window, mean-centred in two passes over the
+/// window (TA-Lib 0.8's numerics; running sums of squares lose digits when
+/// the mean is large against the spread).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Var {
+    p: usize,
+    n: usize,
+    ring: Ring,
+}
+
+impl Var {
+    pub fn new(p: usize) -> Self {
+        let p = p.max(1);
+        Var {
+            p,
+            n: 0,
+            ring: Ring::new(p),
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
+        self.ring.push(x);
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        let pf = self.p as f64;
+        let mut sum = 0.0;
+        for age in (0..self.p).rev() {
+            sum += self.ring.back(age);
+        }
+        let mean = sum / pf;
+        let mut ss = 0.0;
+        for age in (0..self.p).rev() {
+            let d = self.ring.back(age) - mean;
+            ss += d * d;
+        }
+        Some(ss / pf)
+    }
+}

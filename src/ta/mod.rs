@@ -1,0 +1,9 @@
+//! Technical-indicator kernels: TA-Lib-exact state machines, whole-array
+//! runs with the GIL released, multi-series batches on the compute (rayon)
+//! pool, and O(1) streams.
+
+pub mod batch;
+pub mod kernels;
+pub mod ma;
+pub mod py;
+pub mod registry;

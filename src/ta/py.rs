@@ -1,0 +1,921 @@
+//! Python bindings of the indicator kernels: array functions, multi-symbol
+//! batches on the compute pool, awaitable variants and streams.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use rayon::prelude::*;
+
+use super::batch::{self, Cols, OutRows};
+use super::kernels::{Bar, Out, I_C, I_H, I_L, I_O, I_V};
+use super::registry::{self, AnyK, Spec};
+use crate::errors::{ErrorKind, FtError};
+use crate::runtime::bridge;
+
+fn input_err(msg: impl Into<String>) -> PyErr {
+    FtError::new(ErrorKind::IndicatorInput, msg).into()
+}
+
+fn find_spec(name: &str) -> PyResult<&'static Spec> {
+    registry::spec(name).ok_or_else(|| input_err(format!("unknown indicator {name:?}")))
+}
+
+fn bit(input: &str) -> u8 {
+    match input {
+        "open" => I_O,
+        "high" => I_H,
+        "low" => I_L,
+        "volume" => I_V,
+        _ => I_C,
+    }
+}
+
+fn build(spec: &Spec, params: &[f64]) -> PyResult<AnyK> {
+    registry::build(spec, params).map_err(input_err)
+}
+
+/// The function table for the Python layer.
+#[pyfunction]
+fn ta_specs(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let out = PyList::empty(py);
+    for s in registry::SPECS {
+        let d = PyDict::new(py);
+        d.set_item("name", s.name)?;
+        d.set_item("group", s.group)?;
+        d.set_item("title", s.title)?;
+        d.set_item("inputs", s.inputs.to_vec())?;
+        d.set_item("outputs", s.outputs.to_vec())?;
+        let ps = PyList::empty(py);
+        for p in s.params {
+            let pd = PyDict::new(py);
+            pd.set_item("name", p.name)?;
+            if p.int {
+                pd.set_item("default", p.default as i64)?;
+            } else {
+                pd.set_item("default", p.default)?;
+            }
+            pd.set_item("min", p.min)?;
+            pd.set_item("max", p.max)?;
+            pd.set_item("int", p.int)?;
+            ps.append(pd)?;
+        }
+        d.set_item("params", ps)?;
+        out.append(d)?;
+    }
+    Ok(out)
+}
+
+#[pyfunction]
+fn ta_lookback(name: &str, params: Vec<f64>) -> PyResult<usize> {
+    let s = find_spec(name)?;
+    registry::lookback(s, &params).map_err(input_err)
+}
+
+fn check_lengths(spec: &Spec, lens: &[usize]) -> PyResult<usize> {
+    if lens.len() != spec.inputs.len() {
+        return Err(input_err(format!(
+            "{} takes {} input arrays ({}), got {}",
+            spec.name,
+            spec.inputs.len(),
+            spec.inputs.join(", "),
+            lens.len()
+        )));
+    }
+    let n = lens.first().copied().unwrap_or(0);
+    if lens.iter().any(|l| *l != n) {
+        let parts: Vec<String> = spec
+            .inputs
+            .iter()
+            .zip(lens)
+            .map(|(i, l)| format!("{i}={l}"))
+            .collect();
+        return Err(input_err(format!(
+            "{}: {} must have the same length (got {})",
+            spec.name,
+            spec.inputs.join(", "),
+            parts.join(", ")
+        )));
+    }
+    Ok(n)
+}
+
+/// Allocates `nout` uninitialised float64 arrays of length `n`.
+fn alloc_out<'py>(py: Python<'py>, nout: usize, n: usize) -> Vec<Bound<'py, PyArray1<f64>>> {
+    (0..nout)
+        .map(|_| {
+            // SAFETY: every element is written by the kernel run (an output or
+            // NaN for each bar) before the array is returned to Python.
+            unsafe { PyArray1::<f64>::new(py, n, false) }
+        })
+        .collect()
+}
+
+/// `name(*inputs, *params)` on whole arrays; the GIL is released meanwhile.
+#[pyfunction]
+fn ta_run<'py>(
+    py: Python<'py>,
+    name: &str,
+    inputs: Vec<PyReadonlyArray1<'py, f64>>,
+    params: Vec<f64>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let spec = find_spec(name)?;
+    let mut k = build(spec, &params)?;
+    let lens: Vec<usize> = inputs.iter().map(|a| a.len()).collect();
+    let n = check_lengths(spec, &lens)?;
+    let mut slices: Vec<(u8, &[f64])> = Vec::with_capacity(inputs.len());
+    for (a, iname) in inputs.iter().zip(spec.inputs) {
+        let s = a
+            .as_slice()
+            .map_err(|_| input_err(format!("{}: {iname} must be contiguous", spec.name)))?;
+        slices.push((bit(iname), s));
+    }
+    let outs = alloc_out(py, spec.outputs.len(), n);
+    let mut rows: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+    for o in &outs {
+        // SAFETY: the arrays were just created here and nothing else refers
+        // to them until this function returns.
+        rows.push(unsafe { o.as_slice_mut() }.map_err(|e| input_err(e.to_string()))?);
+    }
+    let mask = registry::mask(spec);
+    py.detach(|| {
+        let cols = Cols::new(&slices);
+        let mut out = OutRows { rows };
+        batch::run(&mut k, mask, &cols, &mut out, &|| false);
+    });
+    PyTuple::new(py, outs)
+}
+
+/// Owned copy of one series' inputs (async calls copy their inputs, so the
+/// caller may change its arrays while the work runs).
+struct OwnedSeries {
+    cols: Vec<(u8, Vec<f64>)>,
+    n: usize,
+}
+
+impl OwnedSeries {
+    fn cols(&self) -> Cols<'_> {
+        let v: Vec<(u8, &[f64])> = self.cols.iter().map(|(b, c)| (*b, c.as_slice())).collect();
+        let mut c = Cols::new(&v);
+        c.n = self.n;
+        c
+    }
+}
+
+/// The awaitable twin of [`ta_run`]: runs on the compute pool.
+#[pyfunction]
+fn ta_run_async<'py>(
+    py: Python<'py>,
+    name: &str,
+    inputs: Vec<PyReadonlyArray1<'py, f64>>,
+    params: Vec<f64>,
+) -> PyResult<Bound<'py, bridge::FerrotickFuture>> {
+    let spec = find_spec(name)?;
+    let mut k = build(spec, &params)?;
+    let lens: Vec<usize> = inputs.iter().map(|a| a.len()).collect();
+    let n = check_lengths(spec, &lens)?;
+    let mut cols = Vec::with_capacity(inputs.len());
+    for (a, iname) in inputs.iter().zip(spec.inputs) {
+        cols.push((bit(iname), a.as_array().to_vec()));
+    }
+    let series = OwnedSeries { cols, n };
+    let nout = spec.outputs.len();
+    let mask = registry::mask(spec);
+    let pool = batch::pool()?;
+    let (fut, completer) = bridge::pending(py)?;
+    let cancel = completer.cancel_flag();
+    pool.spawn(move || {
+        let mut bufs: Vec<Vec<f64>> = (0..nout).map(|_| vec![0.0; n]).collect();
+        let done = {
+            let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+            let mut out = OutRows { rows };
+            let c = series.cols();
+            batch::run(&mut k, mask, &c, &mut out, &|| cancel.is_set())
+        };
+        if !done {
+            completer.complete(Err(FtError::new(ErrorKind::Ferrotick, "cancelled")));
+            return;
+        }
+        completer.complete(Ok(Box::new(move |py: Python<'_>| {
+            let arrs: Vec<Bound<'_, PyArray1<f64>>> =
+                bufs.into_iter().map(|b| PyArray1::from_vec(py, b)).collect();
+            Ok(PyTuple::new(py, arrs)?.into_any().unbind())
+        })));
+    });
+    Ok(fut)
+}
+
+/// Raw pointer to an output buffer shared by the pool's threads; each task
+/// writes a disjoint row.
+#[derive(Clone, Copy)]
+struct RowPtr(*mut f64);
+// SAFETY: tasks write disjoint rows (one task per (indicator, series) pair,
+// each row belongs to exactly one pair) and the buffers outlive the
+// parallel loop, which joins before they are read.
+unsafe impl Send for RowPtr {}
+unsafe impl Sync for RowPtr {}
+
+struct BatchPlan {
+    kernels: Vec<(AnyK, u8, usize)>,
+    series: Vec<OwnedOrBorrowed>,
+}
+
+enum OwnedOrBorrowed {
+    Owned(OwnedSeries),
+    Borrowed(Vec<(u8, usize, usize)>), // (bit, ptr, len) of arrays kept alive by the caller
+}
+
+impl OwnedOrBorrowed {
+    fn n(&self) -> usize {
+        match self {
+            OwnedOrBorrowed::Owned(s) => s.n,
+            OwnedOrBorrowed::Borrowed(v) => v.first().map(|c| c.2).unwrap_or(0),
+        }
+    }
+}
+
+/// Runs every (indicator, series) pair; `outs[i][o]` is one buffer of
+/// `nseries * stride` values (row-major) per indicator output.
+fn run_plan(plan: &mut BatchPlan, outs: &[Vec<RowPtr>], offsets: &[usize], cancel: &(dyn Fn() -> bool + Sync)) -> bool {
+    let nser = plan.series.len();
+    let stop = AtomicBool::new(false);
+    let kernels = &plan.kernels;
+    let series = &plan.series;
+    (0..kernels.len() * nser).into_par_iter().for_each(|task| {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if cancel() {
+            stop.store(true, Ordering::Relaxed);
+            return;
+        }
+        let (ki, si) = (task / nser, task % nser);
+        let (proto, mask, nout) = &kernels[ki];
+        let mut k = proto.clone();
+        let s = &series[si];
+        let n = s.n();
+        let mut rows: Vec<&mut [f64]> = Vec::with_capacity(*nout);
+        for o in 0..*nout {
+            let base = outs[ki][o].0;
+            // SAFETY: row `si` of output `o` of indicator `ki` is written by
+            // this task only; offsets[si] + n is within the buffer.
+            rows.push(unsafe { std::slice::from_raw_parts_mut(base.add(offsets[si]), n) });
+        }
+        let mut out = OutRows { rows };
+        let ok = match s {
+            OwnedOrBorrowed::Owned(o) => {
+                let c = o.cols();
+                batch::run(&mut k, *mask, &c, &mut out, cancel)
+            }
+            OwnedOrBorrowed::Borrowed(v) => {
+                let sl: Vec<(u8, &[f64])> = v
+                    .iter()
+                    // SAFETY: the caller keeps the arrays alive (and
+                    // borrowed read-only) until the loop has joined.
+                    .map(|(b, p, len)| (*b, unsafe { std::slice::from_raw_parts(*p as *const f64, *len) }))
+                    .collect();
+                let c = Cols::new(&sl);
+                batch::run(&mut k, *mask, &c, &mut out, cancel)
+            }
+        };
+        if !ok {
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    !stop.load(Ordering::Relaxed)
+}
+
+type SpecArg = (String, Vec<f64>);
+
+fn plan_kernels(specs: &[SpecArg]) -> PyResult<Vec<(AnyK, u8, usize, &'static Spec)>> {
+    specs
+        .iter()
+        .map(|(name, params)| {
+            let s = find_spec(name)?;
+            Ok((build(s, params)?, registry::mask(s), s.outputs.len(), s))
+        })
+        .collect()
+}
+
+/// Columns of one series for the inputs `spec` needs, from the mapping
+/// input name -> per-series arrays.
+fn columns_for(
+    spec: &Spec,
+    inputs: &[(String, Vec<PyReadonlyArray1<'_, f64>>)],
+    si: usize,
+) -> PyResult<Vec<(u8, usize, usize)>> {
+    let mut v = Vec::new();
+    for iname in spec.inputs {
+        let key = if *iname == "real" { "close" } else { iname };
+        let arrs = inputs
+            .iter()
+            .find(|(k, _)| k == key || (key == "close" && k == "real"))
+            .map(|(_, a)| a)
+            .ok_or_else(|| input_err(format!("{} needs the input {key:?}, which the batch does not have", spec.name)))?;
+        let a = arrs
+            .get(si)
+            .ok_or_else(|| input_err(format!("input {key:?} has fewer series than the others")))?;
+        let s = a
+            .as_slice()
+            .map_err(|_| input_err(format!("input {key:?} must be contiguous")))?;
+        v.push((bit(iname), s.as_ptr() as usize, s.len()));
+    }
+    let n = v.first().map(|c| c.2).unwrap_or(0);
+    if v.iter().any(|c| c.2 != n) {
+        return Err(input_err(format!(
+            "{}: the inputs of series {si} have different lengths",
+            spec.name
+        )));
+    }
+    Ok(v)
+}
+
+/// Many indicators over many series in parallel on the compute pool.
+///
+/// `inputs`: (input name, one 1-D float64 array per series). Returns, per
+/// spec, a tuple with one 2-D array (series x bars) per output when all
+/// series have the same length, else a tuple of lists of 1-D arrays.
+#[pyfunction]
+fn ta_batch<'py>(
+    py: Python<'py>,
+    specs: Vec<SpecArg>,
+    inputs: Vec<(String, Vec<PyReadonlyArray1<'py, f64>>)>,
+) -> PyResult<Bound<'py, PyList>> {
+    let ks = plan_kernels(&specs)?;
+    let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
+    if inputs.iter().any(|(_, a)| a.len() != nser) {
+        return Err(input_err("every input must have the same number of series"));
+    }
+    // Series columns per kernel spec (inputs differ by indicator); a series
+    // entry per (kernel, series) would duplicate; keep the union per series.
+    let mut lens = Vec::with_capacity(nser);
+    let mut series_cols: Vec<Vec<(u8, usize, usize)>> = Vec::with_capacity(nser);
+    for si in 0..nser {
+        let mut union: Vec<(u8, usize, usize)> = Vec::new();
+        for (_, _, _, s) in &ks {
+            for c in columns_for(s, &inputs, si)? {
+                if !union.iter().any(|u| u.0 == c.0) {
+                    union.push(c);
+                }
+            }
+        }
+        let n = union.first().map(|c| c.2).unwrap_or(0);
+        if union.iter().any(|c| c.2 != n) {
+            return Err(input_err(format!("the inputs of series {si} have different lengths")));
+        }
+        lens.push(n);
+        series_cols.push(union);
+    }
+    let equal = lens.iter().all(|l| Some(l) == lens.first());
+    let total: usize = lens.iter().sum();
+    let mut offsets = Vec::with_capacity(nser);
+    let mut acc = 0;
+    for l in &lens {
+        offsets.push(acc);
+        acc += l;
+    }
+    // One flat buffer per (indicator, output).
+    let mut bufs: Vec<Vec<Vec<f64>>> = ks
+        .iter()
+        .map(|(_, _, nout, _)| (0..*nout).map(|_| vec![0.0; total]).collect())
+        .collect();
+    let ptrs: Vec<Vec<RowPtr>> = bufs
+        .iter_mut()
+        .map(|outs| outs.iter_mut().map(|b| RowPtr(b.as_mut_ptr())).collect())
+        .collect();
+    let mut plan = BatchPlan {
+        kernels: ks.iter().map(|(k, m, n, _)| (k.clone(), *m, *n)).collect(),
+        series: series_cols.into_iter().map(OwnedOrBorrowed::Borrowed).collect(),
+    };
+    let pool = batch::pool()?;
+    py.detach(|| pool.install(|| run_plan(&mut plan, &ptrs, &offsets, &|| false)));
+    drop(inputs);
+    assemble(py, bufs, &lens, equal)
+}
+
+fn assemble<'py>(
+    py: Python<'py>,
+    bufs: Vec<Vec<Vec<f64>>>,
+    lens: &[usize],
+    equal: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let res = PyList::empty(py);
+    let n = lens.first().copied().unwrap_or(0);
+    for outs in bufs {
+        let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(outs.len());
+        for b in outs {
+            if equal {
+                let a = PyArray1::from_vec(py, b);
+                let a2: Bound<'py, PyArray2<f64>> = a
+                    .reshape([lens.len(), n])
+                    .map_err(|e| input_err(e.to_string()))?;
+                items.push(a2.into_any());
+            } else {
+                let l = PyList::empty(py);
+                let mut off = 0;
+                for len in lens {
+                    l.append(PyArray1::from_slice(py, &b[off..off + len]))?;
+                    off += len;
+                }
+                items.push(l.into_any());
+            }
+        }
+        res.append(PyTuple::new(py, items)?)?;
+    }
+    Ok(res)
+}
+
+/// The awaitable twin of [`ta_batch`]; cancelling it stops the work at the
+/// next chunk boundary.
+#[pyfunction]
+fn ta_batch_async<'py>(
+    py: Python<'py>,
+    specs: Vec<SpecArg>,
+    inputs: Vec<(String, Vec<PyReadonlyArray1<'py, f64>>)>,
+) -> PyResult<Bound<'py, bridge::FerrotickFuture>> {
+    let ks = plan_kernels(&specs)?;
+    let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
+    if inputs.iter().any(|(_, a)| a.len() != nser) {
+        return Err(input_err("every input must have the same number of series"));
+    }
+    let mut lens = Vec::with_capacity(nser);
+    let mut owned = Vec::with_capacity(nser);
+    for si in 0..nser {
+        let mut union: Vec<(u8, usize, usize)> = Vec::new();
+        for (_, _, _, s) in &ks {
+            for c in columns_for(s, &inputs, si)? {
+                if !union.iter().any(|u| u.0 == c.0) {
+                    union.push(c);
+                }
+            }
+        }
+        let n = union.first().map(|c| c.2).unwrap_or(0);
+        if union.iter().any(|c| c.2 != n) {
+            return Err(input_err(format!("the inputs of series {si} have different lengths")));
+        }
+        lens.push(n);
+        let cols = union
+            .into_iter()
+            // SAFETY: the arrays are borrowed read-only for this call and
+            // copied before it returns.
+            .map(|(b, p, len)| (b, unsafe { std::slice::from_raw_parts(p as *const f64, len) }.to_vec()))
+            .collect();
+        owned.push(OwnedOrBorrowed::Owned(OwnedSeries { cols, n }));
+    }
+    drop(inputs);
+    let equal = lens.iter().all(|l| Some(l) == lens.first());
+    let total: usize = lens.iter().sum();
+    let mut offsets = Vec::with_capacity(nser);
+    let mut acc = 0;
+    for l in &lens {
+        offsets.push(acc);
+        acc += l;
+    }
+    let mut plan = BatchPlan {
+        kernels: ks.iter().map(|(k, m, n, _)| (k.clone(), *m, *n)).collect(),
+        series: owned,
+    };
+    let nouts: Vec<usize> = ks.iter().map(|(_, _, n, _)| *n).collect();
+    let pool = batch::pool()?;
+    let pool2 = pool.clone();
+    let (fut, completer) = bridge::pending(py)?;
+    let cancel = completer.cancel_flag();
+    pool.spawn(move || {
+        let mut bufs: Vec<Vec<Vec<f64>>> = nouts
+            .iter()
+            .map(|nout| (0..*nout).map(|_| vec![0.0; total]).collect())
+            .collect();
+        let ptrs: Vec<Vec<RowPtr>> = bufs
+            .iter_mut()
+            .map(|outs| outs.iter_mut().map(|b| RowPtr(b.as_mut_ptr())).collect())
+            .collect();
+        let ok = pool2.install(|| run_plan(&mut plan, &ptrs, &offsets, &|| cancel.is_set()));
+        if !ok {
+            completer.complete(Err(FtError::new(ErrorKind::Ferrotick, "cancelled")));
+            return;
+        }
+        completer.complete(Ok(Box::new(move |py: Python<'_>| {
+            Ok(assemble(py, bufs, &lens, equal)?.into_any().unbind())
+        })));
+    });
+    Ok(fut)
+}
+
+#[pyfunction]
+fn ta_pool_threads() -> PyResult<usize> {
+    Ok(batch::pool()?.current_num_threads())
+}
+
+// ---------------------------------------------------------------------------
+// Streams
+// ---------------------------------------------------------------------------
+
+fn bar_from(spec: &Spec, vals: [f64; 4]) -> (Bar, bool) {
+    let mut b = Bar::default();
+    let mut nan = false;
+    for (i, iname) in spec.inputs.iter().enumerate() {
+        let v = vals[i];
+        nan |= v.is_nan();
+        match bit(iname) {
+            I_O => b.o = v,
+            I_H => b.h = v,
+            I_L => b.l = v,
+            I_V => b.v = v,
+            _ => b.c = v,
+        }
+    }
+    (b, nan)
+}
+
+fn out_obj(py: Python<'_>, nout: usize, r: Option<Out>) -> PyResult<Py<PyAny>> {
+    let v = r.unwrap_or([f64::NAN; 4]);
+    if nout == 1 {
+        return Ok(v[0].into_pyobject(py)?.into_any().unbind());
+    }
+    Ok(PyTuple::new(py, &v[..nout])?.into_any().unbind())
+}
+
+/// One indicator updated bar by bar in O(1); equal to the batch function
+/// at every bar.
+#[pyclass(module = "ferrotick.ta", name = "Stream")]
+#[derive(Clone)]
+pub struct Stream {
+    spec: &'static Spec,
+    params: Vec<f64>,
+    k: AnyK,
+    last: Option<Out>,
+    count: u64,
+}
+
+impl Stream {
+    fn push(&mut self, vals: [f64; 4]) -> Option<Out> {
+        let (b, nan) = bar_from(self.spec, vals);
+        if nan {
+            return None;
+        }
+        self.count += 1;
+        let r = self.k.next(&b);
+        if r.is_some() {
+            self.last = r;
+        }
+        r
+    }
+
+    fn arity(&self, given: usize) -> PyResult<()> {
+        if given != self.spec.inputs.len() {
+            return Err(input_err(format!(
+                "{} stream takes {} values per bar ({}), got {}",
+                self.spec.name,
+                self.spec.inputs.len(),
+                self.spec.inputs.join(", "),
+                given
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Stream {
+    #[new]
+    fn new(name: &str, params: Vec<f64>) -> PyResult<Self> {
+        let spec = find_spec(name)?;
+        let k = build(spec, &params)?;
+        Ok(Stream {
+            spec,
+            params,
+            k,
+            last: None,
+            count: 0,
+        })
+    }
+
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
+    #[getter]
+    fn params(&self) -> Vec<f64> {
+        self.params.clone()
+    }
+
+    /// True once the stream has produced an output.
+    #[getter]
+    fn ready(&self) -> bool {
+        self.last.is_some()
+    }
+
+    /// Bars committed (NaN bars are skipped and not counted).
+    #[getter]
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The latest output (NaN before the first).
+    #[getter]
+    fn value(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        out_obj(py, self.spec.outputs.len(), self.last)
+    }
+
+    /// Commits one bar and returns the new output (NaN while warming up).
+    #[pyo3(signature = (a, b=None, c=None, d=None))]
+    fn update(&mut self, py: Python<'_>, a: f64, b: Option<f64>, c: Option<f64>, d: Option<f64>) -> PyResult<Py<PyAny>> {
+        let given = 1 + b.is_some() as usize + c.is_some() as usize + d.is_some() as usize;
+        if given != self.spec.inputs.len() {
+            self.arity(given)?;
+        }
+        let r = self.push([a, b.unwrap_or(0.0), c.unwrap_or(0.0), d.unwrap_or(0.0)]);
+        out_obj(py, self.spec.outputs.len(), r)
+    }
+
+    /// The output with a forming bar, without committing it.
+    #[pyo3(signature = (a, b=None, c=None, d=None))]
+    fn peek(&self, py: Python<'_>, a: f64, b: Option<f64>, c: Option<f64>, d: Option<f64>) -> PyResult<Py<PyAny>> {
+        let given = 1 + b.is_some() as usize + c.is_some() as usize + d.is_some() as usize;
+        self.arity(given)?;
+        let (bar, nan) = bar_from(self.spec, [a, b.unwrap_or(0.0), c.unwrap_or(0.0), d.unwrap_or(0.0)]);
+        if nan {
+            return out_obj(py, self.spec.outputs.len(), None);
+        }
+        let mut k = self.k.clone();
+        let r = k.next(&bar);
+        out_obj(py, self.spec.outputs.len(), r)
+    }
+
+    /// Commits every bar of the arrays; returns the outputs (one array per
+    /// output), as the batch function would for these bars.
+    fn update_many<'py>(&mut self, py: Python<'py>, inputs: Vec<PyReadonlyArray1<'py, f64>>) -> PyResult<Bound<'py, PyTuple>> {
+        let lens: Vec<usize> = inputs.iter().map(|a| a.len()).collect();
+        let n = check_lengths(self.spec, &lens)?;
+        let mut slices: Vec<(u8, &[f64])> = Vec::with_capacity(inputs.len());
+        for (a, iname) in inputs.iter().zip(self.spec.inputs) {
+            let s = a
+                .as_slice()
+                .map_err(|_| input_err(format!("{}: {iname} must be contiguous", self.spec.name)))?;
+            slices.push((bit(iname), s));
+        }
+        let outs = alloc_out(py, self.spec.outputs.len(), n);
+        let mut rows: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
+        for o in &outs {
+            // SAFETY: freshly created arrays, not yet visible to Python.
+            rows.push(unsafe { o.as_slice_mut() }.map_err(|e| input_err(e.to_string()))?);
+        }
+        let mask = registry::mask(self.spec);
+        let k = &mut self.k;
+        py.detach(|| {
+            let cols = Cols::new(&slices);
+            let mut out = OutRows { rows };
+            batch::run(k, mask, &cols, &mut out, &|| false);
+        });
+        // Bookkeeping from the outputs: the last non-NaN row is the value.
+        let nout = self.spec.outputs.len();
+        for i in (0..n).rev() {
+            let v0 = unsafe { outs[0].as_slice() }.map_err(|e| input_err(e.to_string()))?[i];
+            if !v0.is_nan() {
+                let mut v = [0.0; 4];
+                for (j, o) in outs.iter().enumerate().take(nout) {
+                    // SAFETY: read-only access to arrays owned by this call.
+                    v[j] = unsafe { o.as_slice() }.map_err(|e| input_err(e.to_string()))?[i];
+                }
+                self.last = Some(v);
+                break;
+            }
+        }
+        let valid = (0..n).filter(|&i| !slices.iter().any(|(_, s)| s[i].is_nan())).count();
+        self.count += valid as u64;
+        PyTuple::new(py, outs)
+    }
+
+    fn copy(&self) -> Self {
+        self.clone()
+    }
+
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+
+    fn __getnewargs__(&self) -> (&'static str, Vec<f64>) {
+        (self.spec.name, self.params.clone())
+    }
+
+    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let state = (&self.k, &self.last, self.count);
+        let bytes = bincode::serialize(&state).map_err(|e| input_err(format!("could not pickle the stream: {e}")))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
+        let (k, last, count): (AnyK, Option<Out>, u64) =
+            bincode::deserialize(state).map_err(|e| input_err(format!("could not unpickle the stream: {e}")))?;
+        self.k = k;
+        self.last = last;
+        self.count = count;
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        let ps: Vec<String> = self
+            .spec
+            .params
+            .iter()
+            .zip(&self.params)
+            .map(|(p, v)| {
+                if p.int {
+                    format!("{}={}", p.name, *v as i64)
+                } else {
+                    format!("{}={}", p.name, v)
+                }
+            })
+            .collect();
+        format!("<ferrotick.ta.stream.{}({}) bars={}>", self.spec.name, ps.join(", "), self.count)
+    }
+}
+
+/// Many indicators of one symbol, updated together from one bar.
+#[pyclass(module = "ferrotick.ta", name = "Bundle")]
+#[derive(Clone)]
+pub struct Bundle {
+    streams: Vec<Stream>,
+    labels: Vec<String>,
+    need: u8,
+}
+
+impl Bundle {
+    fn bar(&self, close: f64, high: Option<f64>, low: Option<f64>, open: Option<f64>, volume: Option<f64>) -> PyResult<Bar> {
+        let get = |v: Option<f64>, bit: u8, name: &str| -> PyResult<f64> {
+            match v {
+                Some(x) => Ok(x),
+                None if self.need & bit != 0 => Err(input_err(format!("this bundle needs {name} for every bar"))),
+                None => Ok(f64::NAN),
+            }
+        };
+        Ok(Bar {
+            c: close,
+            h: get(high, I_H, "high")?,
+            l: get(low, I_L, "low")?,
+            o: get(open, I_O, "open")?,
+            v: get(volume, I_V, "volume")?,
+        })
+    }
+
+    fn step(py: Python<'_>, streams: &mut [Stream], b: &Bar) -> PyResult<Py<PyAny>> {
+        let mut items: Vec<Py<PyAny>> = Vec::with_capacity(streams.len());
+        for s in streams.iter_mut() {
+            let mask = registry::mask(s.spec);
+            let nan = (mask & I_O != 0 && b.o.is_nan())
+                || (mask & I_H != 0 && b.h.is_nan())
+                || (mask & I_L != 0 && b.l.is_nan())
+                || (mask & I_C != 0 && b.c.is_nan())
+                || (mask & I_V != 0 && b.v.is_nan());
+            let r = if nan {
+                None
+            } else {
+                s.count += 1;
+                let r = s.k.next(b);
+                if r.is_some() {
+                    s.last = r;
+                }
+                r
+            };
+            items.push(out_obj(py, s.spec.outputs.len(), r)?);
+        }
+        Ok(PyTuple::new(py, items)?.into_any().unbind())
+    }
+}
+
+#[pymethods]
+impl Bundle {
+    #[new]
+    fn new(specs: Vec<(String, String, Vec<f64>)>) -> PyResult<Self> {
+        let mut streams = Vec::with_capacity(specs.len());
+        let mut labels = Vec::with_capacity(specs.len());
+        let mut need = 0;
+        for (label, name, params) in specs {
+            let s = Stream::new(&name, params)?;
+            need |= registry::mask(s.spec);
+            streams.push(s);
+            labels.push(label);
+        }
+        Ok(Bundle { streams, labels, need })
+    }
+
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.labels.clone()
+    }
+
+    /// Commits one bar to every indicator; returns a tuple with each
+    /// indicator's output (a float, or a tuple for several outputs).
+    #[pyo3(signature = (close, high=None, low=None, open=None, volume=None))]
+    fn update(
+        &mut self,
+        py: Python<'_>,
+        close: f64,
+        high: Option<f64>,
+        low: Option<f64>,
+        open: Option<f64>,
+        volume: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let b = self.bar(close, high, low, open, volume)?;
+        Self::step(py, &mut self.streams, &b)
+    }
+
+    #[pyo3(signature = (close, high=None, low=None, open=None, volume=None))]
+    fn peek(
+        &self,
+        py: Python<'_>,
+        close: f64,
+        high: Option<f64>,
+        low: Option<f64>,
+        open: Option<f64>,
+        volume: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let b = self.bar(close, high, low, open, volume)?;
+        let mut copy = self.streams.clone();
+        Self::step(py, &mut copy, &b)
+    }
+
+    #[getter]
+    fn value(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let items: Vec<Py<PyAny>> = self
+            .streams
+            .iter()
+            .map(|s| out_obj(py, s.spec.outputs.len(), s.last))
+            .collect::<PyResult<_>>()?;
+        Ok(PyTuple::new(py, items)?.into_any().unbind())
+    }
+
+    fn streams(&self) -> Vec<Stream> {
+        self.streams.clone()
+    }
+
+    fn copy(&self) -> Self {
+        self.clone()
+    }
+
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+
+    fn __getnewargs__(&self) -> (Vec<(String, String, Vec<f64>)>,) {
+        (self
+            .streams
+            .iter()
+            .zip(&self.labels)
+            .map(|(s, l)| (l.clone(), s.spec.name.to_string(), s.params.clone()))
+            .collect(),)
+    }
+
+    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let state: Vec<(&AnyK, &Option<Out>, u64)> = self.streams.iter().map(|s| (&s.k, &s.last, s.count)).collect();
+        let bytes = bincode::serialize(&state).map_err(|e| input_err(format!("could not pickle the bundle: {e}")))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
+        let st: Vec<(AnyK, Option<Out>, u64)> =
+            bincode::deserialize(state).map_err(|e| input_err(format!("could not unpickle the bundle: {e}")))?;
+        if st.len() != self.streams.len() {
+            return Err(input_err("bundle state does not match its indicators"));
+        }
+        for (s, (k, last, count)) in self.streams.iter_mut().zip(st) {
+            s.k = k;
+            s.last = last;
+            s.count = count;
+        }
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.streams.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ferrotick.ta.stream.Bundle {}>", self.labels.join(", "))
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(ta_specs, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_lookback, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_run, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_run_async, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_batch_async, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_pool_threads, m)?)?;
+    m.add_class::<Stream>()?;
+    m.add_class::<Bundle>()?;
+    let _ = Arc::new(());
+    Ok(())
+}
