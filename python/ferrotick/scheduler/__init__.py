@@ -7,6 +7,10 @@ jobs, with misfire handling, coalescing, overlap limits and time zones.
         scheduler.add_job(report, daily(at="00:30"), id="daily-report")
         scheduler.add_job(refresh, "interval", minutes=5)
         scheduler.add_job(rollup, "cron", crontab="0 1 * * MON")
+
+Several processes share one schedule, each firing run once, through a persistent
+job store: ``AsyncScheduler(jobstore=RedisJobStore("redis://127.0.0.1:6379/0"))``
+or ``SQLiteJobStore("jobs.db")`` (see ``_stores``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ._scheduler import (
     JobEvent,
     JobStatus,
 )
+from ._stores import BaseJobStore, MemoryJobStore, RedisJobStore, SQLiteJobStore
 from ._tz import get_zone
 from .triggers import (
     BaseTrigger,
@@ -46,6 +51,7 @@ __all__ = [
     "EVENT_JOB_SUBMITTED",
     "AsyncScheduler",
     "BackgroundScheduler",
+    "BaseJobStore",
     "BaseTrigger",
     "CronTrigger",
     "DateTrigger",
@@ -54,7 +60,10 @@ __all__ = [
     "JobEvent",
     "JobStatus",
     "ManualClock",
+    "MemoryJobStore",
     "RealClock",
+    "RedisJobStore",
+    "SQLiteJobStore",
     "daily",
     "get_zone",
     "hourly",

@@ -12,6 +12,8 @@ import inspect
 import itertools
 import logging
 import math
+import os
+import socket
 import threading
 import time
 import traceback
@@ -21,6 +23,21 @@ from typing import Any
 
 from .._core import ConfigError, SchedulerError
 from ._clock import ManualClock, RealClock
+from ._stores import (
+    CLAIM_GONE,
+    CLAIM_PAUSED,
+    CLAIM_RESET,
+    CLAIM_TAKEN,
+    CLAIM_WON,
+    BaseJobStore,
+    MemoryJobStore,
+    callable_ref,
+    dump_value,
+    resolve_ref,
+    same_definition,
+    trigger_desc,
+    trigger_from_desc,
+)
 from ._tz import from_unix, get_zone, to_unix
 from .triggers import BaseTrigger, CronTrigger, DateTrigger, IntervalTrigger, jitter_offset
 
@@ -59,6 +76,12 @@ class JobStatus:
     skips: int
     coalesced: int
     running: int
+    # persistent job stores: firings another process claimed first, firings whose
+    # claim failed because the store was unreachable, and firings this process
+    # found claimed but never completed (their holder died or outlived its lease)
+    claimed_elsewhere: int = 0
+    store_errors: int = 0
+    lost: int = 0
 
 
 class Job:
@@ -82,7 +105,19 @@ class Job:
         self.misfire_grace_time: float | None = opts.get("misfire_grace_time")
         self.coalesce: bool = opts.get("coalesce", True)
         self.max_instances: int = opts.get("max_instances", 1)
+        self.jobstore: str = opts.get("jobstore", "default")
+        self.lease_time: float | None = opts.get("lease_time")
         self.paused = False
+        self._store: BaseJobStore = opts.get("store") or _MEMORY
+        self._definition: dict[str, Any] | None = None
+        self._implicit_start = False
+        self._persisted = False
+        self._replace = False
+        self._ready: asyncio.Future[bool] | None = None
+        self._claimed_elsewhere = 0
+        self._store_errors = 0
+        self._lost = 0
+        self._outage_warned = False
         # nominal (trigger) time of the next firing and its jittered run time
         self._next_nominal: float | None = None
         self._next_run: float | None = None
@@ -122,6 +157,9 @@ class Job:
             skips=self._skips,
             coalesced=self._coalesced,
             running=self._running,
+            claimed_elsewhere=self._claimed_elsewhere,
+            store_errors=self._store_errors,
+            lost=self._lost,
         )
 
     def modify(self, **changes: Any) -> Job:
@@ -174,6 +212,18 @@ def _check_grace(v: Any) -> float | None:
     return float(v)
 
 
+def _check_lease(v: Any) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
+        raise ConfigError(f"lease_time: expected None or seconds > 0, got {v!r}")
+    return float(v)
+
+
+_MEMORY = MemoryJobStore()
+_STORE_POLICIES = ("skip", "run_local")
+
+
 def _check_max_instances(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ConfigError(f"max_instances: expected an integer >= 1, got {v!r}")
@@ -198,7 +248,32 @@ class AsyncScheduler:
         clock: Any = None,
         executor_workers: int = 10,
         job_defaults: dict[str, Any] | None = None,
+        jobstore: BaseJobStore | None = None,
+        jobstores: dict[str, BaseJobStore] | None = None,
+        on_store_error: str = "skip",
     ) -> None:
+        if jobstore is not None and jobstores is not None:
+            raise ConfigError("jobstore: pass either jobstore or jobstores, not both")
+        stores: dict[str, BaseJobStore] = dict(
+            jobstores if jobstores is not None else {"default": jobstore or MemoryJobStore()}
+        )
+        if jobstores is not None and not isinstance(jobstores, dict):
+            raise ConfigError("jobstores: expected a dict of alias -> job store")
+        for alias, store in stores.items():
+            if not isinstance(alias, str) or not isinstance(store, BaseJobStore):
+                raise ConfigError(
+                    f"jobstores: {alias!r}: expected a job store (MemoryJobStore, "
+                    f"SQLiteJobStore, RedisJobStore), got {store!r}"
+                )
+        stores.setdefault("default", MemoryJobStore())
+        if on_store_error not in _STORE_POLICIES:
+            raise ConfigError(
+                f"on_store_error: expected 'skip' or 'run_local', got {on_store_error!r}"
+            )
+        self._stores = stores
+        self.on_store_error = on_store_error
+        self._owner = ""
+        self._store_chain: dict[int, asyncio.Future[Any]] = {}
         self.timezone, _ = get_zone(timezone)
         self._tz_arg = timezone
         self._clock = clock or RealClock()
@@ -217,6 +292,7 @@ class AsyncScheduler:
             "misfire_grace_time": _check_grace(defaults.get("misfire_grace_time")),
             "coalesce": bool(defaults.get("coalesce", True)),
             "max_instances": _check_max_instances(defaults.get("max_instances", 1)),
+            "lease_time": _check_lease(defaults.get("lease_time")),
         }
         self._jobs: dict[str, Job] = {}
         # (run time, seq, job version, job): entries of a removed or replaced Job
@@ -281,12 +357,28 @@ class AsyncScheduler:
         max_instances: Any = _UNDEFINED,
         next_run_time: Any = _UNDEFINED,
         replace_existing: bool = False,
+        jobstore: str = "default",
+        lease_time: Any = _UNDEFINED,
         **trigger_args: Any,
     ) -> Job:
-        if not callable(func):
-            raise ConfigError(f"func: expected a callable, got {func!r}")
         if id is not None and not isinstance(id, str):
             raise ConfigError("id: expected a string")
+        store = self._stores.get(jobstore) if isinstance(jobstore, str) else None
+        if store is None:
+            raise ConfigError(
+                f"jobstore: no job store named {jobstore!r} (have {sorted(self._stores)})"
+            )
+        if store.persistent and id is None:
+            raise ConfigError(
+                f"id: a job in the persistent job store {jobstore!r} ({store.label}) needs an "
+                "explicit id, the same in every process that runs the schedule"
+            )
+        func_ref: str | None = None
+        if isinstance(func, str):
+            func_ref = func
+            func = resolve_ref(func, id or func)
+        if not callable(func):
+            raise ConfigError(f"func: expected a callable, got {func!r}")
         job_id = id or uuid.uuid4().hex
         if job_id in self._jobs and not replace_existing:
             raise ConfigError(
@@ -312,6 +404,11 @@ class AsyncScheduler:
             max_instances=self._defaults["max_instances"]
             if max_instances is _UNDEFINED
             else _check_max_instances(max_instances),
+            jobstore=jobstore,
+            store=store,
+            lease_time=self._defaults["lease_time"]
+            if lease_time is _UNDEFINED
+            else _check_lease(lease_time),
         )
         # validated before anything changes: a failed add_job leaves no job behind
         first_run = (
@@ -320,6 +417,8 @@ class AsyncScheduler:
             else to_unix(next_run_time, "next_run_time")
         )
         trig._bind_default_timezone(self._tz_arg)
+        if store.persistent:
+            definition = self._definition_of(job, func_ref)  # ConfigError naming the job
         now = self._clock.now()
         implicit = isinstance(trig, IntervalTrigger) and trig.anchored(now)
         # a replaced job starts with no running instances: the old job's running
@@ -334,8 +433,32 @@ class AsyncScheduler:
                 self._push(job)
         else:
             self._compute_next(job, _first_after(trig, now, implicit))
+        if store.persistent:
+            job._implicit_start = implicit
+            if implicit:
+                definition["trigger"]["start"] = trig.start
+            job._definition = definition
+            job._replace = bool(replace_existing)
+            if self.running:
+                job._ready = self._loop.create_future() if self._loop else None
+                self._store_op(store, self._persist_running(job))
         self._wake()
         return job
+
+    def _definition_of(self, job: Job, func_ref: str | None) -> dict[str, Any]:
+        ref = func_ref or callable_ref(job.func, job.id)
+        return {
+            "v": 1,
+            "func": ref,
+            "args": dump_value(job.args, "args", job.id),
+            "kwargs": dump_value(job.kwargs, "kwargs", job.id),
+            "trigger": trigger_desc(job.trigger, job.id),
+            "name": job.name,
+            "misfire_grace_time": job.misfire_grace_time,
+            "coalesce": job.coalesce,
+            "max_instances": job.max_instances,
+            "lease_time": job.lease_time,
+        }
 
     def scheduled_job(
         self, trigger: Any = None, **kwargs: Any
@@ -384,13 +507,17 @@ class AsyncScheduler:
         return job
 
     def remove_job(self, job_id: str) -> None:
+        """Removes the job, from its persistent store too (every process stops
+        running it at its next firing)."""
         job = self._job(job_id)
         del self._jobs[job_id]
         job._version += 1
+        self._store_write(job, "_remove", job.id)
 
     def remove_all_jobs(self) -> None:
         for job in self._jobs.values():
             job._version += 1
+            self._store_write(job, "_remove", job.id)
         self._jobs.clear()
         self._heap.clear()
 
@@ -398,6 +525,7 @@ class AsyncScheduler:
         job = self._job(job_id)
         job.paused = True
         job._version += 1
+        self._store_write(job, "_update", job.id, paused=True)
         return job
 
     def resume_job(self, job_id: str) -> Job:
@@ -410,6 +538,7 @@ class AsyncScheduler:
             else:
                 job._version += 1
                 self._push(job)
+            self._store_write(job, "_update", job.id, paused=False, next_fire=job._next_nominal)
             self._wake()
         return job
 
@@ -443,6 +572,7 @@ class AsyncScheduler:
                 self.reschedule_job(job_id, value)
             else:
                 raise ConfigError(f"{key}: not a job attribute that can be modified")
+        self._store_redefine(job)
         return job
 
     def reschedule_job(self, job_id: str, trigger: Any = "date", **trigger_args: Any) -> Job:
@@ -452,8 +582,173 @@ class AsyncScheduler:
         now = self._clock.now()
         implicit = isinstance(job.trigger, IntervalTrigger) and job.trigger.anchored(now)
         self._compute_next(job, _first_after(job.trigger, now, implicit))
+        job._implicit_start = implicit
+        self._store_redefine(job)
         self._wake()
         return job
+
+    # -- job stores -------------------------------------------------------------------
+
+    def store_stats(self) -> dict[str, dict[str, Any]]:
+        """Per job store alias: claims, won, claimed_elsewhere, lost, errors,
+        outages and available (see ``BaseJobStore.stats``)."""
+        return {alias: store.stats() for alias, store in self._stores.items()}
+
+    def _store_op(self, store: BaseJobStore, coro: Any) -> None:
+        """Runs a store write after the previous ones of the same store (in order),
+        off the caller: errors are logged and counted by the store."""
+        loop = self._loop
+        assert loop is not None
+        prev = self._store_chain.get(id(store))
+
+        async def run() -> None:
+            if prev is not None and not prev.done():
+                await asyncio.gather(prev, return_exceptions=True)
+            try:
+                await coro
+            except Exception as e:
+                logger.error("%s", e)
+
+        task = loop.create_task(run(), name="ferrotick-jobstore-write")
+        self._store_chain[id(store)] = task
+        self._track(task)
+
+    def _store_write(self, job: Job, method: str, *args: Any, **kwargs: Any) -> None:
+        store = job._store
+        if store.persistent and self.running and job._persisted:
+            self._store_op(store, getattr(store, method)(*args, **kwargs))
+
+    def _store_redefine(self, job: Job) -> None:
+        """A modified or rescheduled job: its new definition replaces the stored one."""
+        if not job._store.persistent:
+            return
+        func_ref = job._definition["func"] if job._definition else None
+        if func_ref is not None and resolve_ref(func_ref, job.id) is not job.func:
+            func_ref = None
+        job._definition = self._definition_of(job, func_ref)
+        if self.running and job._persisted:
+            self._store_op(
+                job._store,
+                job._store._replace(job.id, job._definition, job._next_nominal, job.paused),
+            )
+
+    async def _persist(self, job: Job, stored: Any = None) -> None:
+        """Puts a job added in this process into its store, or adopts the stored
+        job of the same id: the same definition keeps the stored run state (and an
+        implicit interval anchor), a different one needs replace_existing."""
+        store = job._store
+        assert job._definition is not None
+        if stored is None:
+            created, definition, state = await store._add(
+                job.id, job._definition, job._next_nominal, job.paused
+            )
+            if created:
+                job._persisted = True
+                return
+        else:
+            definition, state = stored
+        if same_definition(job._definition, definition, job._implicit_start):
+            if job._implicit_start and isinstance(job.trigger, IntervalTrigger):
+                start = definition["trigger"].get("start")
+                if start is not None:
+                    job.trigger.start = start
+                    job._definition["trigger"]["start"] = start
+            self._adopt_state(job, state)
+        elif job._replace:
+            await store._replace(job.id, job._definition, job._next_nominal, job.paused)
+        else:
+            raise SchedulerError(
+                f"job {job.id!r}: the job store {store.label} already holds a different "
+                "job with this id; pass replace_existing=True to replace it"
+            )
+        job._persisted = True
+
+    def _adopt_state(self, job: Job, state: dict[str, Any]) -> None:
+        job.paused = bool(state.get("paused"))
+        if state.get("last_duration") is not None and job._last_duration is None:
+            job._last_duration = state["last_duration"]
+        nxt = state.get("next_fire")
+        claimed = state.get("claimed")
+        if nxt is None and claimed is not None:
+            nxt = job.trigger._next_unix(claimed)
+        if nxt is None and claimed is None:
+            return  # nothing stored: keep what this process computed
+        self._set_next(job, nxt)
+
+    async def _persist_running(self, job: Job) -> None:
+        ready = job._ready
+        try:
+            await self._persist(job)
+        except SchedulerError as e:
+            if self._jobs.get(job.id) is job and "already holds" in str(e):
+                del self._jobs[job.id]
+                job._version += 1
+            raise
+        finally:
+            if ready is not None and not ready.done():
+                ready.set_result(job._persisted)
+            self._wake()
+
+    async def _open_stores(self) -> None:
+        opened: list[BaseJobStore] = []
+        try:
+            for store in self._stores.values():
+                if store.persistent:
+                    await store.open()
+                    opened.append(store)
+            for alias, store in self._stores.items():
+                if store.persistent:
+                    await self._load_store(alias, store)
+        except BaseException:
+            for store in opened:
+                await store.close()
+            raise
+
+    async def _load_store(self, alias: str, store: BaseJobStore) -> None:
+        records = await store.load_jobs()
+        for job in list(self._jobs.values()):
+            if job._store is store and not job._persisted:
+                await self._persist(job, records.pop(job.id, None))
+        for job_id, (definition, state) in records.items():
+            if job_id in self._jobs:
+                if self._jobs[job_id]._store is not store:
+                    logger.error(
+                        "job %r in job store %s is ignored: a job of another store has its id",
+                        job_id,
+                        store.label,
+                    )
+                continue
+            try:
+                func = resolve_ref(definition["func"], job_id)
+                trig = trigger_from_desc(definition["trigger"])
+                from ._stores import load_value
+
+                job = Job(
+                    self,
+                    job_id,
+                    func,
+                    trig,
+                    name=definition.get("name"),
+                    args=load_value(definition["args"]),
+                    kwargs=load_value(definition["kwargs"]),
+                    misfire_grace_time=definition.get("misfire_grace_time"),
+                    coalesce=definition.get("coalesce", True),
+                    max_instances=definition.get("max_instances", 1),
+                    jobstore=alias,
+                    store=store,
+                    lease_time=definition.get("lease_time"),
+                )
+            except Exception as e:
+                logger.error("job %r in job store %s cannot be loaded: %s", job_id, store.label, e)
+                continue
+            job._definition = definition
+            job._persisted = True
+            self._jobs[job_id] = job
+            job.paused = bool(state.get("paused"))
+            if state.get("next_fire") is None and state.get("claimed") is None:
+                self._compute_next(job, self._clock.now())
+            else:
+                self._adopt_state(job, state)
 
     # -- listeners --------------------------------------------------------------------
 
@@ -482,6 +777,10 @@ class AsyncScheduler:
         if self.running:
             raise SchedulerError("the scheduler is already running")
         self._loop = asyncio.get_running_loop()
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # persistent stores: connect, load their jobs, merge the ones added here
+        # (SchedulerError naming the store or the job; nothing has started then)
+        await self._open_stores()
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._executor_workers, thread_name_prefix="ferrotick-job"
@@ -523,6 +822,20 @@ class AsyncScheduler:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+        chains = [t for t in self._store_chain.values() if not t.done()]
+        if chains:
+            await asyncio.wait(chains, timeout=5.0)
+        self._store_chain.clear()
+        for store in self._stores.values():
+            if store.persistent:
+                try:
+                    await store.close()
+                except Exception as e:  # pragma: no cover - closing a dead connection
+                    logger.warning("closing job store %s failed: %s", store.label, e)
+        for job in self._jobs.values():
+            if job._store.persistent:
+                # the next start loads the stored state again
+                job._persisted = False
 
     shutdown = stop
 
@@ -621,6 +934,7 @@ class AsyncScheduler:
         # other in a single instance, as APScheduler does, instead of counting all
         # but the first as skipped by max_instances
         runs: list[float] = []
+        nominals: list[float] = []
         grace = job.misfire_grace_time
         jitter = trigger.jitter
         for nominal in run_times:
@@ -640,6 +954,7 @@ class AsyncScheduler:
                 )
                 continue
             runs.append(scheduled)
+            nominals.append(nominal)
         if not runs:
             return
         if job._running >= job.max_instances:
@@ -656,13 +971,17 @@ class AsyncScheduler:
                     )
                 )
             return
-        self._launch(job, runs)
+        self._launch(job, runs, nominals)
 
-    def _launch(self, job: Job, runs: list[float]) -> None:
+    def _launch(self, job: Job, runs: list[float], nominals: list[float]) -> None:
         loop = self._loop
         assert loop is not None
         job._running += 1
-        if job._is_coro:
+        if job._store.persistent:
+            task = loop.create_task(
+                self._invoke_leased(job, runs, nominals), name=f"ferrotick-job-{job.id}"
+            )
+        elif job._is_coro:
             task = loop.create_task(self._invoke_async(job, runs), name=f"ferrotick-job-{job.id}")
         else:
             task = loop.create_task(self._invoke_sync(job, runs), name=f"ferrotick-job-{job.id}")
@@ -701,6 +1020,143 @@ class AsyncScheduler:
             job._running -= 1
             self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
 
+    async def _invoke_leased(self, job: Job, runs: list[float], nominals: list[float]) -> None:
+        """A job of a persistent store: claims its firings, runs the ones won."""
+        try:
+            won = await self._claim(job, nominals, runs)
+            for nominal, scheduled in won:
+                start = time.perf_counter()
+                job._last_run = self._clock.now()
+                try:
+                    if job._is_coro:
+                        result = await job.func(*job.args, **job.kwargs)
+                    else:
+                        call = functools.partial(job.func, *job.args, **job.kwargs)
+                        assert self._loop is not None and self._executor is not None
+                        result = await self._loop.run_in_executor(self._executor, call)
+                except Exception as e:
+                    duration = time.perf_counter() - start
+                    self._failed(job, scheduled, e, duration)
+                    self._report(job, nominal, duration, True)
+                else:
+                    duration = time.perf_counter() - start
+                    self._succeeded(job, scheduled, result, duration)
+                    self._report(job, nominal, duration, False)
+        finally:
+            job._running -= 1
+            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+
+    def _report(self, job: Job, nominal: float, duration: float, error: bool) -> None:
+        """Records a finished run in the store (not awaited by the job)."""
+        if job._persisted and job._last_run is not None:
+            fut = asyncio.ensure_future(
+                job._store._complete(job.id, nominal, job._last_run, duration, error)
+            )
+            fut.add_done_callback(_consume)
+
+    async def _claim(
+        self, job: Job, nominals: list[float], runs: list[float]
+    ) -> list[tuple[float, float]]:
+        """The firings this process won, in order; the others are counted."""
+        store = job._store
+        if job._ready is not None and not job._ready.done():
+            await asyncio.shield(job._ready)
+        if self._jobs.get(job.id) is not job:
+            return []  # removed, or refused by its store (another job holds the id)
+        lease = job.lease_time
+        if lease is None:
+            lease = max(60.0, 2.0 * (job._last_duration or 0.0))
+        trigger = job.trigger
+        results: list[Any] = await self._claim_all(job, nominals, lease)
+        if any(not isinstance(r, BaseException) and r[0] == CLAIM_RESET for r in results):
+            # the store lost its data (a Redis restarted empty): write the job again
+            # (every process does; the first write wins) and claim once more
+            logger.warning(
+                "job store %s lost its data: job %r is written to it again", store.label, job.name
+            )
+            try:
+                job._persisted = False
+                await self._persist(job, None)
+                results = await self._claim_all(job, nominals, lease)
+            except Exception as e:
+                results = [e] * len(nominals)
+        won: list[tuple[float, float]] = []
+        for nominal, scheduled, r in zip(nominals, runs, results, strict=True):
+            if isinstance(r, BaseException):
+                if isinstance(r, asyncio.CancelledError):
+                    raise r
+                job._store_errors += 1
+                if self.on_store_error == "run_local":
+                    if not job._outage_warned:
+                        job._outage_warned = True
+                        logger.warning(
+                            "job %r runs without a lease (on_store_error='run_local'): %s",
+                            job.name,
+                            r,
+                        )
+                    won.append((nominal, scheduled))
+                elif not job._outage_warned:
+                    job._outage_warned = True
+                    logger.warning(
+                        "job %r skips its firings while the job store is unreachable "
+                        "(on_store_error='skip'): %s",
+                        job.name,
+                        r,
+                    )
+                continue
+            job._outage_warned = False
+            code, holder, lost = r
+            for lost_fire, owner in lost:
+                job._lost += 1
+                lost_at = lost_fire + jitter_offset(job.id, lost_fire, trigger.jitter)
+                logger.warning(
+                    "job %r: the firing at %s claimed by %s never completed (its process "
+                    "died, or the run outlived its lease); it is not run again",
+                    job.name,
+                    from_unix(lost_at, trigger.timezone).isoformat(),
+                    owner,
+                )
+                self._emit(JobEvent(EVENT_JOB_MISSED, job.id, from_unix(lost_at, trigger.timezone)))
+            if code == CLAIM_WON:
+                won.append((nominal, scheduled))
+            elif code == CLAIM_TAKEN:
+                job._claimed_elsewhere += 1
+                logger.debug(
+                    "job %r: firing at %s claimed by another process %s",
+                    job.name,
+                    from_unix(scheduled, trigger.timezone).isoformat(),
+                    holder,
+                )
+            elif code == CLAIM_PAUSED:
+                logger.debug("job %r is paused in its job store", job.name)
+            elif code == CLAIM_GONE:
+                if not job._persisted:
+                    # its first write failed (the store was unreachable): write it now
+                    if job._ready is None or job._ready.done():
+                        assert self._loop is not None
+                        job._ready = self._loop.create_future()
+                        self._store_op(store, self._persist_running(job))
+                elif self._jobs.get(job.id) is job:
+                    logger.info(
+                        "job %r was removed from job store %s: removed here too",
+                        job.name,
+                        store.label,
+                    )
+                    del self._jobs[job.id]
+                    job._version += 1
+                break
+        return won
+
+    def _claim_all(self, job: Job, nominals: list[float], lease: float) -> Any:
+        trigger = job.trigger
+        return asyncio.gather(
+            *(
+                job._store._claim(job.id, n, self._owner, lease, trigger._next_unix(n))
+                for n in nominals
+            ),
+            return_exceptions=True,
+        )
+
     def _succeeded(self, job: Job, scheduled: float, result: Any, duration: float) -> None:
         job._runs += 1
         job._last_duration = duration
@@ -735,6 +1191,11 @@ class AsyncScheduler:
         )
 
 
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # counted and logged by the store
+
+
 class BackgroundScheduler:
     """The same scheduler on its own event-loop thread, for Flask and scripts.
 
@@ -758,18 +1219,31 @@ class BackgroundScheduler:
         ready = threading.Event()
         loop = asyncio.new_event_loop()
         self._loop = loop
+        failed: list[BaseException] = []
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._scheduler.start())
+            try:
+                loop.run_until_complete(self._scheduler.start())
+            except BaseException as e:  # a job store that cannot be opened
+                failed.append(e)
+                ready.set()
+                loop.close()
+                return
             ready.set()
             loop.run_forever()
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-        self._thread = threading.Thread(target=run, name="ferrotick-scheduler", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=run, name="ferrotick-scheduler", daemon=True)
+        self._thread = thread
+        thread.start()
         ready.wait()
+        if failed:
+            thread.join()
+            self._thread = None
+            self._loop = None
+            raise failed[0]
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = self._loop
@@ -846,3 +1320,6 @@ class BackgroundScheduler:
 
     def remove_listener(self, callback: Callable[[JobEvent], Any]) -> None:
         self._call(self._scheduler.remove_listener, callback)
+
+    def store_stats(self) -> dict[str, dict[str, Any]]:
+        return self._call(self._scheduler.store_stats)

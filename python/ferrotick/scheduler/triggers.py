@@ -211,6 +211,7 @@ class CronTrigger(BaseTrigger):
         jitter: float | None = None,
         *,
         _recipe: Any = None,
+        _spec: Any = None,
     ) -> None:
         if _recipe is None:
             fields = {
@@ -228,7 +229,11 @@ class CronTrigger(BaseTrigger):
             def _recipe(zone: Any) -> Any:
                 return _core.CronSchedule.fields(zone, **strs)
 
+            _spec = ["fields", strs]
+
         self._recipe = _recipe
+        # how to rebuild this trigger in another process (persistent job stores)
+        self._spec = _spec
         self._tz_explicit = timezone is not None
         self.timezone, zone = get_zone(timezone)
         self._schedule = _recipe(zone)
@@ -258,6 +263,7 @@ class CronTrigger(BaseTrigger):
             end_date=end_date,
             jitter=jitter,
             _recipe=lambda zone: _core.CronSchedule.parse(expr, zone),
+            _spec=["crontab", expr],
         )
 
     def _bind_default_timezone(self, timezone: Any) -> None:
@@ -337,6 +343,7 @@ def hourly(minute: int = 0, second: int = 0, *, timezone: Any = None) -> CronTri
     return CronTrigger(
         timezone=timezone,
         _recipe=lambda zone: _core.CronSchedule.calendar(zone, 0, minute, second, every_hour=True),
+        _spec=["calendar", {"hour": 0, "minute": minute, "second": second, "every_hour": True}],
     )
 
 
@@ -344,7 +351,9 @@ def daily(at: Any = "00:00", *, timezone: Any = None) -> CronTrigger:
     """Every day at ``at`` ('HH:MM[:SS]' or a datetime.time)."""
     h, m, s = _parse_at(at)
     return CronTrigger(
-        timezone=timezone, _recipe=lambda zone: _core.CronSchedule.calendar(zone, h, m, s)
+        timezone=timezone,
+        _recipe=lambda zone: _core.CronSchedule.calendar(zone, h, m, s),
+        _spec=["calendar", {"hour": h, "minute": m, "second": s}],
     )
 
 
@@ -355,6 +364,7 @@ def weekly(day: Any = "monday", at: Any = "00:00", *, timezone: Any = None) -> C
     return CronTrigger(
         timezone=timezone,
         _recipe=lambda zone: _core.CronSchedule.calendar(zone, h, m, s, weekdays=days),
+        _spec=["calendar", {"hour": h, "minute": m, "second": s, "weekdays": days}],
     )
 
 
@@ -369,4 +379,5 @@ def monthly(
     return CronTrigger(
         timezone=timezone,
         _recipe=lambda zone: _core.CronSchedule.calendar(zone, h, m, s, day=day, clamp=clamp),
+        _spec=["calendar", {"hour": h, "minute": m, "second": s, "day": day, "clamp": clamp}],
     )
