@@ -183,7 +183,11 @@ impl Kernel for Sar {
             // Direction from the one-bar -DM between the first two bars.
             let diff_p = b.h - self.first_h;
             let diff_m = self.first_l - b.l;
-            let minus_dm = if diff_m > 0.0 && diff_p < diff_m { diff_m } else { 0.0 };
+            let minus_dm = if diff_m > 0.0 && diff_p < diff_m {
+                diff_m
+            } else {
+                0.0
+            };
             self.long = minus_dm <= 0.0;
             if self.long {
                 self.ep = b.h;
@@ -411,7 +415,11 @@ impl Kernel for Macd {
         let (f, s) = (f?, s?);
         match self.mode {
             1 => Some(o1(f - s)),
-            2 => Some(o1(if !is_zero(s) { ((f - s) / s) * 100.0 } else { 0.0 })),
+            2 => Some(o1(if !is_zero(s) {
+                ((f - s) / s) * 100.0
+            } else {
+                0.0
+            })),
             _ => {
                 let m = f - s;
                 let sig = self.signal.as_mut()?.push(m)?;
@@ -449,7 +457,11 @@ impl FastK {
             return None;
         }
         let diff = hh - ll;
-        Some(if diff != 0.0 { ((c - ll) / diff) * 100.0 } else { 0.0 })
+        Some(if diff != 0.0 {
+            ((c - ll) / diff) * 100.0
+        } else {
+            0.0
+        })
     }
 }
 
@@ -552,7 +564,7 @@ impl Dmi {
     #[inline(always)]
     fn adx_step(&mut self, m: usize) -> Option<f64> {
         let p = self.p;
-        if m <= 2 * p - 1 {
+        if m < 2 * p {
             // bars p ..= 2p-1 accumulate the first DX values
             if let Some(dx) = self.dx_value() {
                 self.sum_dx += dx;
@@ -661,7 +673,11 @@ impl Kernel for Dmi {
         match self.mode {
             2 | 3 => {
                 let dm = if self.mode == 2 { self.pdm } else { self.mdm };
-                Some(o1(if !is_zero(self.tr) { 100.0 * (dm / self.tr) } else { 0.0 }))
+                Some(o1(if !is_zero(self.tr) {
+                    100.0 * (dm / self.tr)
+                } else {
+                    0.0
+                }))
             }
             4 => {
                 let v = match self.dx_value() {
@@ -773,7 +789,11 @@ impl Kernel for Mfi {
             return None;
         }
         let t = self.pos_sum + self.neg_sum;
-        Some(o1(if is_zero(t) { 0.0 } else { 100.0 * (self.pos_sum / t) }))
+        Some(o1(if is_zero(t) {
+            0.0
+        } else {
+            100.0 * (self.pos_sum / t)
+        }))
     }
 }
 
@@ -966,7 +986,11 @@ impl Kernel for Bop {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let t = b.h - b.l;
-        Some(o1(if !is_zero_or_neg(t) { (b.c - b.o) / t } else { 0.0 }))
+        Some(o1(if !is_zero_or_neg(t) {
+            (b.c - b.o) / t
+        } else {
+            0.0
+        }))
     }
 }
 
@@ -1242,7 +1266,11 @@ impl Kernel for Vwap {
             }
         }
         self.n += 1;
-        Some(o1(if self.vol != 0.0 { self.pv / self.vol } else { tp }))
+        Some(o1(if self.vol != 0.0 {
+            self.pv / self.vol
+        } else {
+            tp
+        }))
     }
 }
 

@@ -419,7 +419,11 @@ impl Kama {
         // A running sum of |differences| keeps a rounding residue where the
         // true sum is zero (a flat window): recompute it exactly then, so
         // that a flat window counts as zero as it does in TA-Lib.
-        let scale = x.abs().max(back_p.abs()).max(self.prev.abs()).max(self.prev_kama.abs());
+        let scale = x
+            .abs()
+            .max(back_p.abs())
+            .max(self.prev.abs())
+            .max(self.prev_kama.abs());
         if self.sum_roc1 < 1e-12 * scale * self.p as f64 {
             let mut s = 0.0;
             let mut prev = back_p;
@@ -584,7 +588,14 @@ const MAMA_A: f64 = 0.0962;
 const MAMA_B: f64 = 0.5769;
 
 #[inline(always)]
-fn hilbert(buf: &mut [f64; 3], prev: &mut f64, prev_in: &mut f64, idx: usize, input: f64, adj: f64) -> f64 {
+fn hilbert(
+    buf: &mut [f64; 3],
+    prev: &mut f64,
+    prev_in: &mut f64,
+    idx: usize,
+    input: f64,
+    adj: f64,
+) -> f64 {
     let t = MAMA_A * input;
     let mut v = 0.0 - buf[idx];
     buf[idx] = t;
@@ -673,11 +684,39 @@ impl Mama {
         let tr2;
         if self.today % 2 == 0 {
             let e = 0;
-            let det = hilbert(&mut self.det[e], &mut self.det_prev[e], &mut self.det_prev_in[e], hi, smoothed, adj);
-            let q1 = hilbert(&mut self.q1b[e], &mut self.q1_prev[e], &mut self.q1_prev_in[e], hi, det, adj);
+            let det = hilbert(
+                &mut self.det[e],
+                &mut self.det_prev[e],
+                &mut self.det_prev_in[e],
+                hi,
+                smoothed,
+                adj,
+            );
+            let q1 = hilbert(
+                &mut self.q1b[e],
+                &mut self.q1_prev[e],
+                &mut self.q1_prev_in[e],
+                hi,
+                det,
+                adj,
+            );
             let i1p3 = self.i1_even_prev3;
-            let ji = hilbert(&mut self.jib[e], &mut self.ji_prev[e], &mut self.ji_prev_in[e], hi, i1p3, adj);
-            let jq = hilbert(&mut self.jqb[e], &mut self.jq_prev[e], &mut self.jq_prev_in[e], hi, q1, adj);
+            let ji = hilbert(
+                &mut self.jib[e],
+                &mut self.ji_prev[e],
+                &mut self.ji_prev_in[e],
+                hi,
+                i1p3,
+                adj,
+            );
+            let jq = hilbert(
+                &mut self.jqb[e],
+                &mut self.jq_prev[e],
+                &mut self.jq_prev_in[e],
+                hi,
+                q1,
+                adj,
+            );
             self.hilbert_idx += 1;
             if self.hilbert_idx == 3 {
                 self.hilbert_idx = 0;
@@ -686,20 +725,56 @@ impl Mama {
             let i2 = 0.2 * (i1p3 - jq) + 0.8 * self.prev_i2;
             self.i1_odd_prev3 = self.i1_odd_prev2;
             self.i1_odd_prev2 = det;
-            tr2 = if i1p3 != 0.0 { (q1 / i1p3).atan() * rad2deg } else { 0.0 };
+            tr2 = if i1p3 != 0.0 {
+                (q1 / i1p3).atan() * rad2deg
+            } else {
+                0.0
+            };
             self.finish(x, q2, i2, tr2, rad2deg);
         } else {
             let o = 1;
-            let det = hilbert(&mut self.det[o], &mut self.det_prev[o], &mut self.det_prev_in[o], hi, smoothed, adj);
-            let q1 = hilbert(&mut self.q1b[o], &mut self.q1_prev[o], &mut self.q1_prev_in[o], hi, det, adj);
+            let det = hilbert(
+                &mut self.det[o],
+                &mut self.det_prev[o],
+                &mut self.det_prev_in[o],
+                hi,
+                smoothed,
+                adj,
+            );
+            let q1 = hilbert(
+                &mut self.q1b[o],
+                &mut self.q1_prev[o],
+                &mut self.q1_prev_in[o],
+                hi,
+                det,
+                adj,
+            );
             let i1p3 = self.i1_odd_prev3;
-            let ji = hilbert(&mut self.jib[o], &mut self.ji_prev[o], &mut self.ji_prev_in[o], hi, i1p3, adj);
-            let jq = hilbert(&mut self.jqb[o], &mut self.jq_prev[o], &mut self.jq_prev_in[o], hi, q1, adj);
+            let ji = hilbert(
+                &mut self.jib[o],
+                &mut self.ji_prev[o],
+                &mut self.ji_prev_in[o],
+                hi,
+                i1p3,
+                adj,
+            );
+            let jq = hilbert(
+                &mut self.jqb[o],
+                &mut self.jq_prev[o],
+                &mut self.jq_prev_in[o],
+                hi,
+                q1,
+                adj,
+            );
             let q2 = 0.2 * (q1 + ji) + 0.8 * self.prev_q2;
             let i2 = 0.2 * (i1p3 - jq) + 0.8 * self.prev_i2;
             self.i1_even_prev3 = self.i1_even_prev2;
             self.i1_even_prev2 = det;
-            tr2 = if i1p3 != 0.0 { (q1 / i1p3).atan() * rad2deg } else { 0.0 };
+            tr2 = if i1p3 != 0.0 {
+                (q1 / i1p3).atan() * rad2deg
+            } else {
+                0.0
+            };
             self.finish(x, q2, i2, tr2, rad2deg);
         }
         self.n += 1;
@@ -745,11 +820,7 @@ impl Mama {
         if self.period < lo {
             self.period = lo;
         }
-        if self.period < 6.0 {
-            self.period = 6.0;
-        } else if self.period > 50.0 {
-            self.period = 50.0;
-        }
+        self.period = self.period.clamp(6.0, 50.0);
         self.period = 0.2 * self.period + 0.8 * prev_period;
     }
 }

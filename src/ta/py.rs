@@ -199,8 +199,10 @@ fn ta_run_async<'py>(
             return;
         }
         completer.complete(Ok(Box::new(move |py: Python<'_>| {
-            let arrs: Vec<Bound<'_, PyArray1<f64>>> =
-                bufs.into_iter().map(|b| PyArray1::from_vec(py, b)).collect();
+            let arrs: Vec<Bound<'_, PyArray1<f64>>> = bufs
+                .into_iter()
+                .map(|b| PyArray1::from_vec(py, b))
+                .collect();
             Ok(PyTuple::new(py, arrs)?.into_any().unbind())
         })));
     });
@@ -238,7 +240,12 @@ impl OwnedOrBorrowed {
 
 /// Runs every (indicator, series) pair; `outs[i][o]` is one buffer of
 /// `nseries * stride` values (row-major) per indicator output.
-fn run_plan(plan: &mut BatchPlan, outs: &[Vec<RowPtr>], offsets: &[usize], cancel: &(dyn Fn() -> bool + Sync)) -> bool {
+fn run_plan(
+    plan: &mut BatchPlan,
+    outs: &[Vec<RowPtr>],
+    offsets: &[usize],
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> bool {
     let nser = plan.series.len();
     let stop = AtomicBool::new(false);
     let kernels = &plan.kernels;
@@ -257,8 +264,8 @@ fn run_plan(plan: &mut BatchPlan, outs: &[Vec<RowPtr>], offsets: &[usize], cance
         let s = &series[si];
         let n = s.n();
         let mut rows: Vec<&mut [f64]> = Vec::with_capacity(*nout);
-        for o in 0..*nout {
-            let base = outs[ki][o].0;
+        for ptr in outs[ki].iter().take(*nout) {
+            let base = ptr.0;
             // SAFETY: row `si` of output `o` of indicator `ki` is written by
             // this task only; offsets[si] + n is within the buffer.
             rows.push(unsafe { std::slice::from_raw_parts_mut(base.add(offsets[si]), n) });
@@ -274,7 +281,11 @@ fn run_plan(plan: &mut BatchPlan, outs: &[Vec<RowPtr>], offsets: &[usize], cance
                     .iter()
                     // SAFETY: the caller keeps the arrays alive (and
                     // borrowed read-only) until the loop has joined.
-                    .map(|(b, p, len)| (*b, unsafe { std::slice::from_raw_parts(*p as *const f64, *len) }))
+                    .map(|(b, p, len)| {
+                        (*b, unsafe {
+                            std::slice::from_raw_parts(*p as *const f64, *len)
+                        })
+                    })
                     .collect();
                 let c = Cols::new(&sl);
                 batch::run(&mut k, *mask, &c, &mut out, cancel)
@@ -313,7 +324,12 @@ fn columns_for(
             .iter()
             .find(|(k, _)| k == key || (key == "close" && k == "real"))
             .map(|(_, a)| a)
-            .ok_or_else(|| input_err(format!("{} needs the input {key:?}, which the batch does not have", spec.name)))?;
+            .ok_or_else(|| {
+                input_err(format!(
+                    "{} needs the input {key:?}, which the batch does not have",
+                    spec.name
+                ))
+            })?;
         let a = arrs
             .get(si)
             .ok_or_else(|| input_err(format!("input {key:?} has fewer series than the others")))?;
@@ -363,7 +379,9 @@ fn ta_batch<'py>(
         }
         let n = union.first().map(|c| c.2).unwrap_or(0);
         if union.iter().any(|c| c.2 != n) {
-            return Err(input_err(format!("the inputs of series {si} have different lengths")));
+            return Err(input_err(format!(
+                "the inputs of series {si} have different lengths"
+            )));
         }
         lens.push(n);
         series_cols.push(union);
@@ -387,7 +405,10 @@ fn ta_batch<'py>(
         .collect();
     let mut plan = BatchPlan {
         kernels: ks.iter().map(|(k, m, n, _)| (k.clone(), *m, *n)).collect(),
-        series: series_cols.into_iter().map(OwnedOrBorrowed::Borrowed).collect(),
+        series: series_cols
+            .into_iter()
+            .map(OwnedOrBorrowed::Borrowed)
+            .collect(),
     };
     let pool = batch::pool()?;
     py.detach(|| pool.install(|| run_plan(&mut plan, &ptrs, &offsets, &|| false)));
@@ -453,14 +474,21 @@ fn ta_batch_async<'py>(
         }
         let n = union.first().map(|c| c.2).unwrap_or(0);
         if union.iter().any(|c| c.2 != n) {
-            return Err(input_err(format!("the inputs of series {si} have different lengths")));
+            return Err(input_err(format!(
+                "the inputs of series {si} have different lengths"
+            )));
         }
         lens.push(n);
         let cols = union
             .into_iter()
             // SAFETY: the arrays are borrowed read-only for this call and
             // copied before it returns.
-            .map(|(b, p, len)| (b, unsafe { std::slice::from_raw_parts(p as *const f64, len) }.to_vec()))
+            .map(|(b, p, len)| {
+                (
+                    b,
+                    unsafe { std::slice::from_raw_parts(p as *const f64, len) }.to_vec(),
+                )
+            })
             .collect();
         owned.push(OwnedOrBorrowed::Owned(OwnedSeries { cols, n }));
     }
@@ -539,7 +567,7 @@ fn out_obj(py: Python<'_>, nout: usize, r: Option<Out>) -> PyResult<Py<PyAny>> {
 
 /// One indicator updated bar by bar in O(1); equal to the batch function
 /// at every bar.
-#[pyclass(module = "ferrotick.ta", name = "Stream")]
+#[pyclass(module = "ferrotick.ta.stream", name = "Stream")]
 #[derive(Clone)]
 pub struct Stream {
     spec: &'static Spec,
@@ -622,7 +650,14 @@ impl Stream {
 
     /// Commits one bar and returns the new output (NaN while warming up).
     #[pyo3(signature = (a, b=None, c=None, d=None))]
-    fn update(&mut self, py: Python<'_>, a: f64, b: Option<f64>, c: Option<f64>, d: Option<f64>) -> PyResult<Py<PyAny>> {
+    fn update(
+        &mut self,
+        py: Python<'_>,
+        a: f64,
+        b: Option<f64>,
+        c: Option<f64>,
+        d: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
         let given = 1 + b.is_some() as usize + c.is_some() as usize + d.is_some() as usize;
         if given != self.spec.inputs.len() {
             self.arity(given)?;
@@ -633,10 +668,20 @@ impl Stream {
 
     /// The output with a forming bar, without committing it.
     #[pyo3(signature = (a, b=None, c=None, d=None))]
-    fn peek(&self, py: Python<'_>, a: f64, b: Option<f64>, c: Option<f64>, d: Option<f64>) -> PyResult<Py<PyAny>> {
+    fn peek(
+        &self,
+        py: Python<'_>,
+        a: f64,
+        b: Option<f64>,
+        c: Option<f64>,
+        d: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
         let given = 1 + b.is_some() as usize + c.is_some() as usize + d.is_some() as usize;
         self.arity(given)?;
-        let (bar, nan) = bar_from(self.spec, [a, b.unwrap_or(0.0), c.unwrap_or(0.0), d.unwrap_or(0.0)]);
+        let (bar, nan) = bar_from(
+            self.spec,
+            [a, b.unwrap_or(0.0), c.unwrap_or(0.0), d.unwrap_or(0.0)],
+        );
         if nan {
             return out_obj(py, self.spec.outputs.len(), None);
         }
@@ -647,14 +692,18 @@ impl Stream {
 
     /// Commits every bar of the arrays; returns the outputs (one array per
     /// output), as the batch function would for these bars.
-    fn update_many<'py>(&mut self, py: Python<'py>, inputs: Vec<PyReadonlyArray1<'py, f64>>) -> PyResult<Bound<'py, PyTuple>> {
+    fn update_many<'py>(
+        &mut self,
+        py: Python<'py>,
+        inputs: Vec<PyReadonlyArray1<'py, f64>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let lens: Vec<usize> = inputs.iter().map(|a| a.len()).collect();
         let n = check_lengths(self.spec, &lens)?;
         let mut slices: Vec<(u8, &[f64])> = Vec::with_capacity(inputs.len());
         for (a, iname) in inputs.iter().zip(self.spec.inputs) {
-            let s = a
-                .as_slice()
-                .map_err(|_| input_err(format!("{}: {iname} must be contiguous", self.spec.name)))?;
+            let s = a.as_slice().map_err(|_| {
+                input_err(format!("{}: {iname} must be contiguous", self.spec.name))
+            })?;
             slices.push((bit(iname), s));
         }
         let outs = alloc_out(py, self.spec.outputs.len(), n);
@@ -684,7 +733,9 @@ impl Stream {
                 break;
             }
         }
-        let valid = (0..n).filter(|&i| !slices.iter().any(|(_, s)| s[i].is_nan())).count();
+        let valid = (0..n)
+            .filter(|&i| !slices.iter().any(|(_, s)| s[i].is_nan()))
+            .count();
         self.count += valid as u64;
         PyTuple::new(py, outs)
     }
@@ -707,13 +758,14 @@ impl Stream {
 
     fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let state = (&self.k, &self.last, self.count);
-        let bytes = bincode::serialize(&state).map_err(|e| input_err(format!("could not pickle the stream: {e}")))?;
+        let bytes = bincode::serialize(&state)
+            .map_err(|e| input_err(format!("could not pickle the stream: {e}")))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
-        let (k, last, count): (AnyK, Option<Out>, u64) =
-            bincode::deserialize(state).map_err(|e| input_err(format!("could not unpickle the stream: {e}")))?;
+        let (k, last, count): (AnyK, Option<Out>, u64) = bincode::deserialize(state)
+            .map_err(|e| input_err(format!("could not unpickle the stream: {e}")))?;
         self.k = k;
         self.last = last;
         self.count = count;
@@ -734,12 +786,17 @@ impl Stream {
                 }
             })
             .collect();
-        format!("<ferrotick.ta.stream.{}({}) bars={}>", self.spec.name, ps.join(", "), self.count)
+        format!(
+            "<ferrotick.ta.stream.{}({}) bars={}>",
+            self.spec.name,
+            ps.join(", "),
+            self.count
+        )
     }
 }
 
 /// Many indicators of one symbol, updated together from one bar.
-#[pyclass(module = "ferrotick.ta", name = "Bundle")]
+#[pyclass(module = "ferrotick.ta.stream", name = "Bundle")]
 #[derive(Clone)]
 pub struct Bundle {
     streams: Vec<Stream>,
@@ -748,11 +805,20 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    fn bar(&self, close: f64, high: Option<f64>, low: Option<f64>, open: Option<f64>, volume: Option<f64>) -> PyResult<Bar> {
+    fn bar(
+        &self,
+        close: f64,
+        high: Option<f64>,
+        low: Option<f64>,
+        open: Option<f64>,
+        volume: Option<f64>,
+    ) -> PyResult<Bar> {
         let get = |v: Option<f64>, bit: u8, name: &str| -> PyResult<f64> {
             match v {
                 Some(x) => Ok(x),
-                None if self.need & bit != 0 => Err(input_err(format!("this bundle needs {name} for every bar"))),
+                None if self.need & bit != 0 => {
+                    Err(input_err(format!("this bundle needs {name} for every bar")))
+                }
                 None => Ok(f64::NAN),
             }
         };
@@ -792,18 +858,34 @@ impl Bundle {
 
 #[pymethods]
 impl Bundle {
+    /// `indicators`: specs as ``ferrotick.ta.batch`` takes them ("RSI",
+    /// ("SMA", {"timeperiod": 20}), {"name": "EMA", "label": "fast", ...}).
     #[new]
-    fn new(specs: Vec<(String, String, Vec<f64>)>) -> PyResult<Self> {
-        let mut streams = Vec::with_capacity(specs.len());
-        let mut labels = Vec::with_capacity(specs.len());
+    fn new(py: Python<'_>, indicators: Vec<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let norm = py
+            .import("ferrotick.ta._common")?
+            .getattr("normalize_spec")?;
+        let mut streams = Vec::with_capacity(indicators.len());
+        let mut labels: Vec<String> = Vec::with_capacity(indicators.len());
         let mut need = 0;
-        for (label, name, params) in specs {
+        for item in indicators {
+            let (label, name, params): (String, String, Vec<f64>) =
+                norm.call1((item,))?.extract()?;
+            if labels.contains(&label) {
+                return Err(input_err(format!(
+                    "Bundle: two indicators share the label {label:?}; give one a 'label'"
+                )));
+            }
             let s = Stream::new(&name, params)?;
             need |= registry::mask(s.spec);
             streams.push(s);
             labels.push(label);
         }
-        Ok(Bundle { streams, labels, need })
+        Ok(Bundle {
+            streams,
+            labels,
+            need,
+        })
     }
 
     #[getter]
@@ -868,24 +950,34 @@ impl Bundle {
         self.clone()
     }
 
-    fn __getnewargs__(&self) -> (Vec<(String, String, Vec<f64>)>,) {
-        (self
-            .streams
-            .iter()
-            .zip(&self.labels)
-            .map(|(s, l)| (l.clone(), s.spec.name.to_string(), s.params.clone()))
-            .collect(),)
+    fn __getnewargs__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>,)> {
+        let l = PyList::empty(py);
+        for (s, label) in self.streams.iter().zip(&self.labels) {
+            let d = PyDict::new(py);
+            d.set_item("name", s.spec.name)?;
+            d.set_item("label", label)?;
+            for (p, v) in s.spec.params.iter().zip(&s.params) {
+                d.set_item(p.name, *v)?;
+            }
+            l.append(d)?;
+        }
+        Ok((l,))
     }
 
     fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let state: Vec<(&AnyK, &Option<Out>, u64)> = self.streams.iter().map(|s| (&s.k, &s.last, s.count)).collect();
-        let bytes = bincode::serialize(&state).map_err(|e| input_err(format!("could not pickle the bundle: {e}")))?;
+        let state: Vec<(&AnyK, &Option<Out>, u64)> = self
+            .streams
+            .iter()
+            .map(|s| (&s.k, &s.last, s.count))
+            .collect();
+        let bytes = bincode::serialize(&state)
+            .map_err(|e| input_err(format!("could not pickle the bundle: {e}")))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
-        let st: Vec<(AnyK, Option<Out>, u64)> =
-            bincode::deserialize(state).map_err(|e| input_err(format!("could not unpickle the bundle: {e}")))?;
+        let st: Vec<(AnyK, Option<Out>, u64)> = bincode::deserialize(state)
+            .map_err(|e| input_err(format!("could not unpickle the bundle: {e}")))?;
         if st.len() != self.streams.len() {
             return Err(input_err("bundle state does not match its indicators"));
         }

@@ -56,8 +56,12 @@ def compute_threads() -> int:
     return int(_core.ta_pool_threads())
 
 
+from . import aio, stream  # noqa: E402  (they build on the names above)
+
 __all__ = [
     "FUNCTIONS",
+    "aio",
+    "stream",
     "IndicatorInputError",
     "InsufficientHistory",
     "MA_Type",

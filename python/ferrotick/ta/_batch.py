@@ -88,7 +88,7 @@ def _prepare(data: Any, indicators: Sequence[Any], axis: int) -> tuple[list[tupl
 
 def _shape(result: list[tuple[Any, ...]], labels: list[str], meta: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, outs in zip(labels, result):
+    for label, outs in zip(labels, result, strict=False):
         shaped = []
         for o in outs:
             if meta["kind"] == "2d":

@@ -53,7 +53,7 @@ def as_f64(fn: str, arg: str, x: Any) -> np.ndarray:
 def params_of(name: str, values: Sequence[Any]) -> list[float]:
     spec = SPECS[name]
     out = []
-    for p, v in zip(spec["params"], values):
+    for p, v in zip(spec["params"], values, strict=False):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise IndicatorInputError(f"{name}: {p['name']} must be a number, got {v!r}")
         out.append(float(v))
@@ -79,14 +79,14 @@ def wrap(template: Any, outs: Sequence[np.ndarray]) -> Any:
 
 def call(name: str, inputs: Sequence[Any], params: Sequence[Any]) -> Any:
     spec = SPECS[name]
-    arrays = [as_f64(name, a, x) for a, x in zip(spec["inputs"], inputs)]
+    arrays = [as_f64(name, a, x) for a, x in zip(spec["inputs"], inputs, strict=False)]
     outs = _core.ta_run(name, arrays, params_of(name, params))
     return wrap(inputs[0], outs)
 
 
 async def call_async(name: str, inputs: Sequence[Any], params: Sequence[Any]) -> Any:
     spec = SPECS[name]
-    arrays = [as_f64(name, a, x) for a, x in zip(spec["inputs"], inputs)]
+    arrays = [as_f64(name, a, x) for a, x in zip(spec["inputs"], inputs, strict=False)]
     outs = await _core.ta_run_async(name, arrays, params_of(name, params))
     return wrap(inputs[0], outs)
 
@@ -120,7 +120,7 @@ def normalize_spec(item: Any) -> tuple[str, str, list[float]]:
     if len(args) > len(pnames):
         raise IndicatorInputError(f"{name} takes at most {len(pnames)} parameters, got {len(args)}")
     values = {p["name"]: p["default"] for p in spec["params"]}
-    for pn, v in zip(pnames, args):
+    for pn, v in zip(pnames, args, strict=False):
         values[pn] = v
     for k, v in kwargs.items():
         if k not in values:
@@ -129,7 +129,7 @@ def normalize_spec(item: Any) -> tuple[str, str, list[float]]:
     plist = params_of(name, [values[p] for p in pnames])
     if label is None:
         non_default = [
-            f"{v:g}" for p, v in zip(spec["params"], plist) if v != float(p["default"])
+            f"{v:g}" for p, v in zip(spec["params"], plist, strict=False) if v != float(p["default"])
         ]
         label = "_".join([name, *non_default])
     return str(label), name, plist

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import _core
 from . import _gen
-from ._common import SPECS, InsufficientHistory, as_f64, normalize_spec, params_of
+from ._common import SPECS, InsufficientHistory, as_f64, params_of
 
 Stream = _core.Stream
 
@@ -27,9 +27,9 @@ def _open(name: str, history: Sequence[Any], params: Sequence[Any]) -> Any:
     if any(given):
         spec = SPECS[name]
         if not all(given):
-            missing = [i for i, g in zip(spec["inputs"], given) if not g]
+            missing = [i for i, g in zip(spec["inputs"], given, strict=False) if not g]
             raise InsufficientHistory(f"{name}: history needs {', '.join(missing)} as well")
-        arrays = [as_f64(name, a, x) for a, x in zip(spec["inputs"], history)]
+        arrays = [as_f64(name, a, x) for a, x in zip(spec["inputs"], history, strict=False)]
         s.update_many(arrays)
         if not s.ready:
             need = _core.ta_lookback(name, s.params) + 1
@@ -43,14 +43,7 @@ def _open(name: str, history: Sequence[Any], params: Sequence[Any]) -> Any:
 globals().update(_gen.make("stream", _open))
 
 
-def Bundle(indicators: Sequence[Any]) -> Any:  # noqa: N802 - mirrors a class name
-    """Many indicators of one symbol: ``update(close, high=, low=, open=,
-    volume=)`` commits one bar to all and returns their outputs in order."""
-    specs = [normalize_spec(i) for i in indicators]
-    labels = [s[0] for s in specs]
-    if len(set(labels)) != len(labels):
-        raise _core.IndicatorInputError("Bundle: two indicators share a label; give one a 'label'")
-    return _core.Bundle(specs)
+Bundle = _core.Bundle
 
 
 __all__ = ["Bundle", "InsufficientHistory", "Stream", *SPECS]
