@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::kernels::{Bar, Kernel, I_C, I_H, I_L, I_O, I_V};
+use super::kernels::{
+    Bar, BbandsG, Kernel, MacdEma, PoG, ScalarK, StochG, I_C, I_H, I_L, I_O, I_V,
+};
+use super::ma::{Ma, Sma};
 use super::registry::AnyK;
 use crate::errors::{FtError, FtResult};
 
@@ -87,7 +90,67 @@ impl OutRows<'_> {
     }
 }
 
-fn run_typed<K: Kernel>(
+fn column_has_nan(c: &[f64]) -> bool {
+    // A fold (not `any`) so that it vectorises.
+    c.iter().fold(false, |acc, v| acc | v.is_nan())
+}
+
+/// The NaN-free loop over bars `i..end`, specialised for one output.
+#[inline(always)]
+fn clean_span<K: Kernel>(k: &mut K, c: &Cols<'_>, out: &mut OutRows<'_>, i: usize, end: usize) {
+    let (o, h, l, cl, v) = (
+        &c.o[..end],
+        &c.h[..end],
+        &c.l[..end],
+        &c.c[..end],
+        &c.v[..end],
+    );
+    if out.rows.len() == 1 {
+        let row = &mut out.rows[0][..end];
+        for j in i..end {
+            let b = Bar {
+                o: o[j],
+                h: h[j],
+                l: l[j],
+                c: cl[j],
+                v: v[j],
+            };
+            row[j] = match k.next(&b) {
+                Some(r) => r[0],
+                None => f64::NAN,
+            };
+        }
+    } else {
+        for j in i..end {
+            let b = Bar {
+                o: o[j],
+                h: h[j],
+                l: l[j],
+                c: cl[j],
+                v: v[j],
+            };
+            out.put(j, k.next(&b));
+        }
+    }
+}
+
+fn run_typed<K: Kernel + Clone>(
+    k: &mut K,
+    mask: u8,
+    cols: &Cols<'_>,
+    out: &mut OutRows<'_>,
+    cancelled: &dyn Fn() -> bool,
+) -> bool {
+    // Work on a local copy: its fields stay in registers across the loop
+    // (through `k` they would be stored and reloaded at every bar).
+    let mut local = k.clone();
+    let done = run_local(&mut local, mask, cols, out, cancelled);
+    *k = local;
+    done
+}
+
+#[inline(always)]
+fn run_local<K: Kernel>(
     k: &mut K,
     mask: u8,
     cols: &Cols<'_>,
@@ -95,21 +158,31 @@ fn run_typed<K: Kernel>(
     cancelled: &dyn Fn() -> bool,
 ) -> bool {
     let n = cols.n;
+    assert!(out.rows.iter().all(|r| r.len() >= n));
+    assert!([cols.o, cols.h, cols.l, cols.c, cols.v]
+        .iter()
+        .all(|c| c.len() >= n));
     // A bar with NaN in any input the indicator reads is skipped: its output
     // is NaN and the state does not change. Leading NaNs are the common case
-    // (TA-Lib skips them the same way); a fast loop serves NaN-free spans.
+    // (TA-Lib skips them the same way).
+    let used = [
+        (I_O, cols.o),
+        (I_H, cols.h),
+        (I_L, cols.l),
+        (I_C, cols.c),
+        (I_V, cols.v),
+    ];
+    let any_nan = used
+        .iter()
+        .any(|(bit, c)| mask & bit != 0 && column_has_nan(&c[..n]));
     let mut i = 0;
     while i < n {
         if cancelled() {
             return false;
         }
         let end = (i + CHUNK).min(n);
-        let clean = !(i..end).any(|j| cols.has_nan(j, mask));
-        if clean {
-            for j in i..end {
-                let b = cols.bar(j);
-                out.put(j, k.next(&b));
-            }
+        if !any_nan {
+            clean_span(k, cols, out, i, end);
         } else {
             for j in i..end {
                 if cols.has_nan(j, mask) {
@@ -125,7 +198,19 @@ fn run_typed<K: Kernel>(
     true
 }
 
-/// Runs `k` over the series; false when cancelled midway.
+#[derive(Clone)]
+struct CopyK;
+
+impl Kernel for CopyK {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<[f64; 4]> {
+        Some([b.c, 0.0, 0.0, 0.0])
+    }
+}
+
+/// Runs `k` over the series; false when cancelled midway. Averages inside
+/// the common kernels are taken out of their enum first, so that the loop
+/// runs on concrete types (the arithmetic, and so the result, is the same).
 pub fn run(
     k: &mut AnyK,
     mask: u8,
@@ -133,7 +218,200 @@ pub fn run(
     out: &mut OutRows<'_>,
     cancelled: &dyn Fn() -> bool,
 ) -> bool {
-    crate::with_kernel!(k, kk => run_typed(kk, mask, cols, out, cancelled))
+    run_state(k, mask, cols, out, cancelled)
+}
+
+/// Like [`run`] for a kernel that is discarded afterwards: NaN-free series
+/// (after any leading NaNs) go through a specialised loop where one exists.
+pub fn run_fresh(
+    k: &mut AnyK,
+    mask: u8,
+    cols: &Cols<'_>,
+    out: &mut OutRows<'_>,
+    cancelled: &dyn Fn() -> bool,
+) -> bool {
+    let n = cols.n;
+    let begin = (0..n).find(|&i| !cols.has_nan(i, mask)).unwrap_or(n);
+    let used = [
+        (I_O, cols.o),
+        (I_H, cols.h),
+        (I_L, cols.l),
+        (I_C, cols.c),
+        (I_V, cols.v),
+    ];
+    let clean = used
+        .iter()
+        .all(|(bit, c)| mask & bit == 0 || !column_has_nan(&c[begin..n]));
+    if clean && out.rows.iter().all(|r| r.len() >= n) {
+        let sub = Cols {
+            o: &cols.o[begin..n],
+            h: &cols.h[begin..n],
+            l: &cols.l[begin..n],
+            c: &cols.c[begin..n],
+            v: &cols.v[begin..n],
+            n: n - begin,
+        };
+        let mut rows: Vec<&mut [f64]> = out.rows.iter_mut().map(|r| &mut r[begin..n]).collect();
+        if super::fast::run(k, &sub, &mut rows) {
+            for r in out.rows.iter_mut() {
+                r[..begin].fill(f64::NAN);
+            }
+            return true;
+        }
+    }
+    run_state(k, mask, cols, out, cancelled)
+}
+
+fn run_state(
+    k: &mut AnyK,
+    mask: u8,
+    cols: &Cols<'_>,
+    out: &mut OutRows<'_>,
+    cancelled: &dyn Fn() -> bool,
+) -> bool {
+    macro_rules! go {
+        ($kern:expr, |$kk:ident| $back:expr) => {{
+            let mut $kk = $kern;
+            let done = run_typed(&mut $kk, mask, cols, out, cancelled);
+            $back;
+            done
+        }};
+    }
+    macro_rules! sc {
+        ($s:expr) => {{
+            let s = $s;
+            go!(ScalarK(s.clone()), |kk| *s = kk.0)
+        }};
+    }
+    match k {
+        AnyK::Ma(m) => match &mut m.ma {
+            Ma::Copy => run_typed(&mut CopyK, mask, cols, out, cancelled),
+            Ma::Sma(s) => sc!(s),
+            Ma::Ema(s) => sc!(s),
+            Ma::Wma(s) => sc!(s),
+            Ma::Dema(s) => sc!(s),
+            Ma::Tema(s) => sc!(s),
+            Ma::Trima(s) => sc!(s),
+            Ma::Kama(s) => sc!(s),
+            Ma::Mama(s) => sc!(&mut **s),
+            Ma::T3(s) => sc!(s),
+        },
+        AnyK::Macd(m) => {
+            let m = &mut **m;
+            let (mode, fskip, sskip) = (m.mode, m.fast.skip, m.slow.skip);
+            let ppo = mode == 2;
+            let super::kernels::Macd {
+                fast, slow, signal, ..
+            } = m;
+            match (mode, &mut fast.ma, &mut slow.ma, signal) {
+                (0, Ma::Ema(f), Ma::Ema(sl), Some(Ma::Ema(sig))) if sskip == 0 => go!(
+                    MacdEma {
+                        skip: fskip,
+                        fast: f.clone(),
+                        slow: sl.clone(),
+                        sig: sig.clone(),
+                    },
+                    |kk| {
+                        fast.skip = kk.skip;
+                        *f = kk.fast;
+                        *sl = kk.slow;
+                        *sig = kk.sig;
+                    }
+                ),
+                (1 | 2, Ma::Ema(f), Ma::Ema(sl), _) if fskip == 0 && sskip == 0 => go!(
+                    PoG {
+                        fast: f.clone(),
+                        slow: sl.clone(),
+                        ppo
+                    },
+                    |kk| {
+                        *f = kk.fast;
+                        *sl = kk.slow;
+                    }
+                ),
+                (1 | 2, Ma::Sma(f), Ma::Sma(sl), _) if fskip == 0 && sskip == 0 => go!(
+                    PoG {
+                        fast: f.clone(),
+                        slow: sl.clone(),
+                        ppo
+                    },
+                    |kk| {
+                        *f = kk.fast;
+                        *sl = kk.slow;
+                    }
+                ),
+                _ => run_typed(m, mask, cols, out, cancelled),
+            }
+        }
+        AnyK::Stoch(st) => {
+            let st = &mut **st;
+            let super::kernels::Stoch { k: fk, ma1, ma2 } = st;
+            match (ma1, ma2) {
+                (Ma::Sma(a), Some(Ma::Sma(b))) => go!(
+                    StochG {
+                        k: fk.clone(),
+                        ma1: a.clone(),
+                        ma2: Some(b.clone()),
+                    },
+                    |kk| {
+                        *fk = kk.k;
+                        *a = kk.ma1;
+                        if let Some(x) = kk.ma2 {
+                            *b = x;
+                        }
+                    }
+                ),
+                (Ma::Sma(a), None) => go!(
+                    StochG::<Sma, Sma> {
+                        k: fk.clone(),
+                        ma1: a.clone(),
+                        ma2: None,
+                    },
+                    |kk| {
+                        *fk = kk.k;
+                        *a = kk.ma1;
+                    }
+                ),
+                _ => run_typed(st, mask, cols, out, cancelled),
+            }
+        }
+        AnyK::Bbands(bb) => {
+            let bb = &mut **bb;
+            let (up, dn) = (bb.up, bb.dn);
+            let super::kernels::Bbands { ma, var, .. } = bb;
+            match ma {
+                Ma::Sma(a) => go!(
+                    BbandsG {
+                        ma: a.clone(),
+                        var: var.clone(),
+                        up,
+                        dn
+                    },
+                    |kk| {
+                        *a = kk.ma;
+                        *var = kk.var;
+                    }
+                ),
+                Ma::Ema(a) => go!(
+                    BbandsG {
+                        ma: a.clone(),
+                        var: var.clone(),
+                        up,
+                        dn
+                    },
+                    |kk| {
+                        *a = kk.ma;
+                        *var = kk.var;
+                    }
+                ),
+                _ => run_typed(bb, mask, cols, out, cancelled),
+            }
+        }
+        AnyK::StochRsi(b) => run_typed(&mut **b, mask, cols, out, cancelled),
+        AnyK::Keltner(b) => run_typed(&mut **b, mask, cols, out, cancelled),
+        AnyK::Ichimoku(b) => run_typed(&mut **b, mask, cols, out, cancelled),
+        _ => crate::with_kernel!(k, kk => run_typed(kk, mask, cols, out, cancelled)),
+    }
 }
 
 struct PoolState {

@@ -26,12 +26,12 @@ pub const I_L: u8 = 4;
 pub const I_C: u8 = 8;
 pub const I_V: u8 = 16;
 
-pub trait Kernel: Clone + Send + Sync {
+pub trait Kernel {
     /// Pushes one bar; returns the outputs once warmed up.
     fn next(&mut self, b: &Bar) -> Option<Out>;
 }
 
-impl<K: Kernel> Kernel for Box<K> {
+impl<K: Kernel + ?Sized> Kernel for Box<K> {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         (**self).next(b)
@@ -43,18 +43,11 @@ fn o1(v: f64) -> Out {
     [v, 0.0, 0.0, 0.0]
 }
 
+/// TA-Lib's true range: the largest of high-low, |high-prev close| and
+/// |low-prev close| (branch-free; inputs are never NaN here).
 #[inline(always)]
-fn true_range(h: f64, l: f64, pc: f64) -> f64 {
-    let mut r = h - l;
-    let t = (h - pc).abs();
-    if t > r {
-        r = t;
-    }
-    let t = (l - pc).abs();
-    if t > r {
-        r = t;
-    }
-    r
+pub fn true_range(h: f64, l: f64, pc: f64) -> f64 {
+    (h - l).max((h - pc).abs()).max((l - pc).abs())
 }
 
 // ---------------------------------------------------------------------------
@@ -65,6 +58,50 @@ fn true_range(h: f64, l: f64, pc: f64) -> f64 {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MaK {
     pub ma: Ma,
+}
+
+/// A moving average of one series, as a concrete type (no per-bar dispatch).
+pub trait Scalar {
+    fn push(&mut self, x: f64) -> Option<f64>;
+}
+
+macro_rules! scalar {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            #[inline(always)]
+            fn push(&mut self, x: f64) -> Option<f64> {
+                <$t>::push(self, x)
+            }
+        }
+    )*};
+}
+scalar!(
+    super::ma::Sma,
+    super::ma::Ema,
+    super::ma::Wma,
+    super::ma::Dema,
+    super::ma::Tema,
+    super::ma::Trima,
+    super::ma::Kama,
+    super::ma::T3
+);
+
+impl Scalar for Mama {
+    #[inline(always)]
+    fn push(&mut self, x: f64) -> Option<f64> {
+        self.push2(x).map(|v| v.0)
+    }
+}
+
+/// Runs a concrete average over the close.
+#[derive(Clone)]
+pub struct ScalarK<S: Scalar>(pub S);
+
+impl<S: Scalar> Kernel for ScalarK<S> {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        self.0.push(b.c).map(o1)
+    }
 }
 
 impl Kernel for MaK {
@@ -371,15 +408,13 @@ impl Rsi {
             self.gain /= pf;
             return Some(self.value());
         }
-        self.loss *= pf - 1.0;
-        self.gain *= pf - 1.0;
-        if d < 0.0 {
-            self.loss -= d;
-        } else {
-            self.gain += d;
-        }
-        self.loss /= pf;
-        self.gain /= pf;
+        // Wilder's smoothing as prev*(p-1)/p + v/p: no division on the
+        // dependency chain (TA-Lib 0.8 also reorders it; 1e-15 apart).
+        let c1 = (pf - 1.0) / pf;
+        let c2 = 1.0 / pf;
+        let (g, l) = if d < 0.0 { (0.0, -d) } else { (d, 0.0) };
+        self.gain = self.gain * c1 + g * c2;
+        self.loss = self.loss * c1 + l * c2;
         Some(self.value())
     }
 }
@@ -426,6 +461,108 @@ impl Kernel for Macd {
                 Some([m, sig, m - sig, 0.0])
             }
         }
+    }
+}
+
+/// MACD with its three EMAs as concrete types (the batch path).
+#[derive(Clone)]
+pub struct MacdEma {
+    pub skip: usize,
+    pub fast: Ema,
+    pub slow: Ema,
+    pub sig: Ema,
+}
+
+impl Kernel for MacdEma {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let f = if self.skip > 0 {
+            self.skip -= 1;
+            None
+        } else {
+            self.fast.push(b.c)
+        };
+        let s = self.slow.push(b.c);
+        let (f, s) = (f?, s?);
+        let m = f - s;
+        let sig = self.sig.push(m)?;
+        Some([m, sig, m - sig, 0.0])
+    }
+}
+
+/// APO/PPO with concrete averages (the batch path).
+#[derive(Clone)]
+pub struct PoG<A: Scalar> {
+    pub fast: A,
+    pub slow: A,
+    pub ppo: bool,
+}
+
+impl<A: Scalar> Kernel for PoG<A> {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let f = self.fast.push(b.c);
+        let s = self.slow.push(b.c);
+        let (f, s) = (f?, s?);
+        if self.ppo {
+            Some(o1(if !is_zero(s) {
+                ((f - s) / s) * 100.0
+            } else {
+                0.0
+            }))
+        } else {
+            Some(o1(f - s))
+        }
+    }
+}
+
+/// STOCH / STOCHF with concrete averages (the batch path).
+#[derive(Clone)]
+pub struct StochG<A: Scalar, B: Scalar> {
+    pub k: FastK,
+    pub ma1: A,
+    pub ma2: Option<B>,
+}
+
+impl<A: Scalar, B: Scalar> Kernel for StochG<A, B> {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let k = self.k.push(b.h, b.l, b.c)?;
+        let a = self.ma1.push(k)?;
+        match &mut self.ma2 {
+            Some(m) => {
+                let d = m.push(a)?;
+                Some([a, d, 0.0, 0.0])
+            }
+            None => Some([k, a, 0.0, 0.0]),
+        }
+    }
+}
+
+/// BBANDS with a concrete middle average (the batch path).
+#[derive(Clone)]
+pub struct BbandsG<A: Scalar> {
+    pub ma: A,
+    pub var: Delayed2,
+    pub up: f64,
+    pub dn: f64,
+}
+
+impl<A: Scalar> Kernel for BbandsG<A> {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let x = b.c;
+        let v = self.var.push(x);
+        let mid = self.ma.push(x)?;
+        let v = v?;
+        let sd = if v > 0.0 { v.sqrt() } else { 0.0 };
+        let (upper, lower) = if self.up == self.dn {
+            let t = sd * self.up;
+            (mid + t, mid - t)
+        } else {
+            (mid + self.up * sd, mid - self.dn * sd)
+        };
+        Some([upper, mid, lower, 0.0])
     }
 }
 
@@ -576,7 +713,7 @@ impl Dmi {
             return Some(self.adx);
         }
         if let Some(dx) = self.dx_value() {
-            self.adx = ((self.adx * (self.pf - 1.0)) + dx) / self.pf;
+            self.adx = self.adx * ((self.pf - 1.0) / self.pf) + dx * (1.0 / self.pf);
         }
         Some(self.adx)
     }
@@ -657,18 +794,20 @@ impl Kernel for Dmi {
             }
             return None;
         }
-        self.mdm -= self.mdm / self.pf;
-        self.pdm -= self.pdm / self.pf;
+        let c1 = (self.pf - 1.0) / self.pf;
+        let (mut dm_m, mut dm_p) = (0.0, 0.0);
         if diff_m > 0.0 && diff_p < diff_m {
-            self.mdm += diff_m;
+            dm_m = diff_m;
         } else if diff_p > 0.0 && diff_p > diff_m {
-            self.pdm += diff_p;
+            dm_p = diff_p;
         }
+        self.mdm = self.mdm * c1 + dm_m;
+        self.pdm = self.pdm * c1 + dm_p;
         if dm_only {
             return Some(o1(if self.mode == 0 { self.pdm } else { self.mdm }));
         }
         let tr = true_range(h, l, self.prev_c);
-        self.tr = self.tr - self.tr / self.pf + tr;
+        self.tr = self.tr * c1 + tr;
         self.prev_c = c;
         match self.mode {
             2 | 3 => {
@@ -1034,9 +1173,7 @@ impl Kernel for Atr {
             self.atr = self.sma.push(tr)?;
         } else {
             let pf = self.p as f64;
-            self.atr *= pf - 1.0;
-            self.atr += tr;
-            self.atr /= pf;
+            self.atr = self.atr * ((pf - 1.0) / pf) + tr * (1.0 / pf);
         }
         Some(o1(if self.mode == 2 {
             if !is_zero(b.c) {
@@ -1150,40 +1287,79 @@ impl Kernel for VarK {
     }
 }
 
+/// LINEARREG and LINEARREG_SLOPE with running sums of y and age·y, recomputed
+/// exactly (TA-Lib's loop) every 64 bars.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinReg {
     pub p: usize,
     pub ring: Ring,
     pub n: usize,
     pub slope: bool,
+    pub sum_y: f64,
+    pub sum_xy: f64,
+    pub since: usize,
 }
 
-impl Kernel for LinReg {
-    fn next(&mut self, b: &Bar) -> Option<Out> {
-        self.ring.push(b.c);
-        if self.n + 1 < self.p {
-            self.n += 1;
-            return None;
+impl LinReg {
+    pub fn new(p: usize, slope: bool) -> Self {
+        LinReg {
+            p,
+            ring: Ring::new(p),
+            n: 0,
+            slope,
+            sum_y: 0.0,
+            sum_xy: 0.0,
+            since: 0,
         }
-        let p = self.p;
-        let pf = p as f64;
-        let sum_x = pf * (pf - 1.0) * 0.5;
-        let sum_x_sqr = ((p as u128 * (p as u128 - 1) * (2 * p as u128 - 1)) / 6) as f64;
-        let divisor = sum_x * sum_x - pf * sum_x_sqr;
+    }
+
+    #[inline(always)]
+    fn exact(&mut self) {
         let mut sum_xy = 0.0;
         let mut sum_y = 0.0;
-        let mut i = p;
+        let mut i = self.p;
         while i != 0 {
             i -= 1;
             let v = self.ring.back(i);
             sum_y += v;
             sum_xy += (i as f64) * v;
         }
-        let m = (pf * sum_xy - sum_x * sum_y) / divisor;
+        self.sum_y = sum_y;
+        self.sum_xy = sum_xy;
+        self.since = 0;
+    }
+}
+
+impl Kernel for LinReg {
+    #[inline(always)]
+    fn next(&mut self, b: &Bar) -> Option<Out> {
+        let y = b.c;
+        let pf = self.p as f64;
+        if self.n < self.p {
+            self.ring.push(y);
+            self.n += 1;
+            if self.n < self.p {
+                return None;
+            }
+            self.exact();
+        } else {
+            let old = self.ring.push(y);
+            self.sum_xy = self.sum_xy + self.sum_y - pf * old;
+            self.sum_y = self.sum_y + y - old;
+            self.since += 1;
+            if self.since >= 64 {
+                self.exact();
+            }
+        }
+        let sum_x = pf * (pf - 1.0) * 0.5;
+        let p = self.p as u128;
+        let sum_x_sqr = ((p * (p - 1) * (2 * p - 1)) / 6) as f64;
+        let divisor = sum_x * sum_x - pf * sum_x_sqr;
+        let m = (pf * self.sum_xy - sum_x * self.sum_y) / divisor;
         if self.slope {
             return Some(o1(m));
         }
-        let bb = (sum_y - m * sum_x) / pf;
+        let bb = (self.sum_y - m * sum_x) / pf;
         Some(o1(bb + m * (pf - 1.0)))
     }
 }
@@ -1194,6 +1370,12 @@ pub struct MaxMin {
     pub e: Extreme,
     pub n: usize,
     pub p: usize,
+}
+
+impl MaxMin {
+    pub fn is_max(&self) -> bool {
+        self.e.is_max()
+    }
 }
 
 impl Kernel for MaxMin {

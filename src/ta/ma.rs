@@ -62,7 +62,20 @@ impl Ring {
     #[inline(always)]
     pub fn back(&self, age: usize) -> f64 {
         let n = self.buf.len();
-        self.buf[(self.pos + n - 1 - (age % n)) % n]
+        debug_assert!(age < n);
+        let mut i = self.pos + n - 1 - age.min(n - 1);
+        if i >= n {
+            i -= n;
+        }
+        self.buf[i]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     pub fn is_full(&self) -> bool {
@@ -70,26 +83,36 @@ impl Ring {
     }
 }
 
-/// Sliding extreme (max or min) over the last `period` pushes, with the index
-/// of the most recent bar holding it (TA-Lib's tie rule).
+/// Sliding extreme (max or min) over the last `period` pushes, with the age
+/// of the most recent bar holding it (TA-Lib's tie rule). The extreme is
+/// kept until it leaves the window, then the window is rescanned: O(1)
+/// amortised on market data, O(period) at worst. The window is stored twice
+/// in a row so that it is always one contiguous slice.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Extreme {
-    period: u64,
+    period: usize,
     max: bool,
-    idx: Vec<u64>,
-    val: Vec<f64>,
-    head: usize,
-    count: u64,
+    buf: Vec<f64>,
+    pos: usize,
+    best: f64,
+    age: usize,
+    count: usize,
 }
 
 impl Extreme {
+    pub fn is_max(&self) -> bool {
+        self.max
+    }
+
     pub fn new(period: usize, max: bool) -> Self {
+        let period = period.max(1);
         Extreme {
-            period: period.max(1) as u64,
+            period,
             max,
-            idx: Vec::with_capacity(period.max(1) + 1),
-            val: Vec::with_capacity(period.max(1) + 1),
-            head: 0,
+            buf: vec![0.0; 2 * period],
+            pos: 0,
+            best: 0.0,
+            age: 0,
             count: 0,
         }
     }
@@ -97,29 +120,60 @@ impl Extreme {
     /// Pushes `x` and returns (extreme, bars since it occurred).
     #[inline(always)]
     pub fn push(&mut self, x: f64) -> (f64, u64) {
-        let i = self.count;
-        self.count += 1;
-        while self.val.len() > self.head {
-            let last = self.val[self.val.len() - 1];
-            let dominated = if self.max { last <= x } else { last >= x };
-            if dominated {
-                self.val.pop();
-                self.idx.pop();
-            } else {
-                break;
+        let p = self.period;
+        self.buf[self.pos] = x;
+        self.buf[self.pos + p] = x;
+        self.pos += 1;
+        if self.pos == p {
+            self.pos = 0;
+        }
+        if self.count == 0 {
+            self.count = 1;
+            self.best = x;
+            self.age = 0;
+            return (x, 0);
+        }
+        if self.count < p {
+            self.count += 1;
+        }
+        self.age += 1;
+        let better = if self.max {
+            x >= self.best
+        } else {
+            x <= self.best
+        };
+        if better {
+            self.best = x;
+            self.age = 0;
+        } else if self.age >= p {
+            self.rescan();
+        }
+        (self.best, self.age as u64)
+    }
+
+    #[inline(always)]
+    fn rescan(&mut self) {
+        // The window (oldest first) is buf[pos .. pos + p] once full.
+        let p = self.period;
+        let w = &self.buf[self.pos..self.pos + p];
+        let mut best = w[0];
+        let mut idx = 0;
+        // Branch-free scans (ties go to the most recent bar).
+        if self.max {
+            for (i, &v) in w.iter().enumerate().skip(1) {
+                let take = v >= best;
+                best = if take { v } else { best };
+                idx = if take { i } else { idx };
+            }
+        } else {
+            for (i, &v) in w.iter().enumerate().skip(1) {
+                let take = v <= best;
+                best = if take { v } else { best };
+                idx = if take { i } else { idx };
             }
         }
-        self.val.push(x);
-        self.idx.push(i);
-        while self.idx[self.head] + self.period <= i {
-            self.head += 1;
-        }
-        if self.head > 64 && self.head * 2 > self.val.len() {
-            self.val.drain(..self.head);
-            self.idx.drain(..self.head);
-            self.head = 0;
-        }
-        (self.val[self.head], i - self.idx[self.head])
+        self.best = best;
+        self.age = p - 1 - idx;
     }
 }
 
@@ -135,6 +189,10 @@ pub struct Sma {
 }
 
 impl Sma {
+    pub fn period(&self) -> usize {
+        self.p
+    }
+
     pub fn new(p: usize) -> Self {
         let p = p.max(1);
         Sma {
@@ -237,7 +295,7 @@ impl Ema {
 /// Weighted moving average (TA-Lib's sum/sub formulation).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Wma {
-    p: usize,
+    pub p: usize,
     n: usize,
     sub: f64,
     sum: f64,
@@ -336,6 +394,10 @@ pub struct Trima {
 }
 
 impl Trima {
+    pub fn periods(&self) -> (usize, usize) {
+        (self.a.period(), self.b.period())
+    }
+
     pub fn new(p: usize) -> Self {
         let (n1, n2) = if p % 2 == 1 {
             (p.div_ceil(2), p.div_ceil(2))
@@ -895,8 +957,8 @@ impl Ma {
 /// longer warm-up (MACD's fast EMA, APO/PPO, MACDEXT).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Delayed {
-    skip: usize,
-    ma: Ma,
+    pub skip: usize,
+    pub ma: Ma,
 }
 
 impl Delayed {
@@ -921,15 +983,22 @@ impl Delayed {
     }
 }
 
-/// Population variance over a window, mean-centred in two passes over the
-/// window (TA-Lib 0.8's numerics; running sums of squares lose digits when
-/// the mean is large against the spread).
+/// Population variance over a window: running sums of deviations from an
+/// anchor (a recent value), re-anchored and recomputed exactly every 64
+/// bars, so the sums never lose the digits that plain sums of squares lose
+/// when the mean is large against the spread. O(1) amortised.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Var {
-    p: usize,
+    pub p: usize,
     n: usize,
     ring: Ring,
+    k: f64,
+    s1: f64,
+    s2: f64,
+    since: usize,
 }
+
+pub const RESYNC: usize = 64;
 
 impl Var {
     pub fn new(p: usize) -> Self {
@@ -938,27 +1007,53 @@ impl Var {
             p,
             n: 0,
             ring: Ring::new(p),
+            k: 0.0,
+            s1: 0.0,
+            s2: 0.0,
+            since: 0,
         }
     }
 
     #[inline(always)]
     pub fn push(&mut self, x: f64) -> Option<f64> {
+        if self.n == 0 {
+            self.k = x;
+        } else if self.n >= self.p && self.since >= RESYNC {
+            self.resync();
+        }
         self.ring.push(x);
+        let v = x - self.k;
+        self.s1 += v;
+        self.s2 += v * v;
+        self.since += 1;
         if self.n + 1 < self.p {
             self.n += 1;
             return None;
         }
+        if self.n < self.p {
+            self.n += 1;
+        }
         let pf = self.p as f64;
-        let mut sum = 0.0;
-        for age in (0..self.p).rev() {
-            sum += self.ring.back(age);
+        let m1 = self.s1 / pf;
+        let m2 = self.s2 / pf;
+        let o = self.ring.oldest() - self.k;
+        self.s1 -= o;
+        self.s2 -= o * o;
+        Some(m2 - m1 * m1)
+    }
+
+    #[inline(always)]
+    fn resync(&mut self) {
+        // Anchor on the previous value; sums over the p-1 values that stay.
+        let k = self.ring.back(0);
+        self.k = k;
+        self.s1 = 0.0;
+        self.s2 = 0.0;
+        for age in (0..self.p - 1).rev() {
+            let v = self.ring.back(age) - k;
+            self.s1 += v;
+            self.s2 += v * v;
         }
-        let mean = sum / pf;
-        let mut ss = 0.0;
-        for age in (0..self.p).rev() {
-            let d = self.ring.back(age) - mean;
-            ss += d * d;
-        }
-        Some(ss / pf)
+        self.since = 0;
     }
 }

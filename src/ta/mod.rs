@@ -3,6 +3,7 @@
 //! pool, and O(1) streams.
 
 pub mod batch;
+pub mod fast;
 pub mod kernels;
 pub mod ma;
 pub mod py;

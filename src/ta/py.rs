@@ -143,7 +143,7 @@ fn ta_run<'py>(
     py.detach(|| {
         let cols = Cols::new(&slices);
         let mut out = OutRows { rows };
-        batch::run(&mut k, mask, &cols, &mut out, &|| false);
+        batch::run_fresh(&mut k, mask, &cols, &mut out, &|| false);
     });
     PyTuple::new(py, outs)
 }
@@ -192,7 +192,7 @@ fn ta_run_async<'py>(
             let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
             let mut out = OutRows { rows };
             let c = series.cols();
-            batch::run(&mut k, mask, &c, &mut out, &|| cancel.is_set())
+            batch::run_fresh(&mut k, mask, &c, &mut out, &|| cancel.is_set())
         };
         if !done {
             completer.complete(Err(FtError::new(ErrorKind::Ferrotick, "cancelled")));
@@ -274,7 +274,7 @@ fn run_plan(
         let ok = match s {
             OwnedOrBorrowed::Owned(o) => {
                 let c = o.cols();
-                batch::run(&mut k, *mask, &c, &mut out, cancel)
+                batch::run_fresh(&mut k, *mask, &c, &mut out, cancel)
             }
             OwnedOrBorrowed::Borrowed(v) => {
                 let sl: Vec<(u8, &[f64])> = v
@@ -288,7 +288,7 @@ fn run_plan(
                     })
                     .collect();
                 let c = Cols::new(&sl);
-                batch::run(&mut k, *mask, &c, &mut out, cancel)
+                batch::run_fresh(&mut k, *mask, &c, &mut out, cancel)
             }
         };
         if !ok {

@@ -957,12 +957,9 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             dev: params[1],
             stddev: s.name == "STDDEV",
         }),
-        "LINEARREG" | "LINEARREG_SLOPE" => AnyK::LinReg(LinReg {
-            p: pi(0),
-            ring: Ring::new(pi(0)),
-            n: 0,
-            slope: s.name == "LINEARREG_SLOPE",
-        }),
+        "LINEARREG" | "LINEARREG_SLOPE" => {
+            AnyK::LinReg(LinReg::new(pi(0), s.name == "LINEARREG_SLOPE"))
+        }
         "MAX" | "MIN" => AnyK::MaxMin(MaxMin {
             e: Extreme::new(pi(0), s.name == "MAX"),
             n: 0,

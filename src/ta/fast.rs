@@ -1,0 +1,446 @@
+//! Specialised whole-array loops for fresh indicators over NaN-free data.
+//!
+//! Each loop performs exactly the floating-point operations of the
+//! indicator's state machine, in the same order, so its output is bit for
+//! bit the stream's; only the bookkeeping differs (plain locals and direct
+//! array reads instead of ring buffers and per-bar warm-up checks).
+
+#![allow(clippy::needless_range_loop)] // index arithmetic mirrors the state machines
+
+use super::batch::Cols;
+use super::kernels::Lag;
+use super::ma::{is_zero, is_zero_or_neg, Ma};
+use super::registry::AnyK;
+
+#[inline(always)]
+fn nan_fill(out: &mut [f64], upto: usize) {
+    let k = upto.min(out.len());
+    out[..k].fill(f64::NAN);
+}
+
+use super::kernels::true_range;
+
+#[inline(always)]
+fn pick<const MAX: bool>(a: f64, b: f64) -> f64 {
+    // No NaN reaches here: maxsd/minsd.
+    if MAX {
+        a.max(b)
+    } else {
+        a.min(b)
+    }
+}
+
+/// Calls `f(i, max_or_min)` for every window of `p` values ending at
+/// `i >= p - 1` (van Herk / Gil-Werman: the suffix extremes of the previous
+/// block and a running prefix extreme of the current one; O(1) per value,
+/// branch-free, O(p) memory).
+#[inline(always)]
+fn rolling<const MAX: bool>(x: &[f64], p: usize, mut f: impl FnMut(usize, f64)) {
+    let n = x.len();
+    if n < p || p == 0 {
+        return;
+    }
+    let mut suffix = vec![0.0; p];
+    let mut start = 0;
+    while start < n {
+        let end = (start + p).min(n);
+        let block = &x[start..end];
+        if start == 0 {
+            // The first window is exactly the first block.
+            let mut m = block[0];
+            for &v in &block[1..] {
+                m = pick::<MAX>(m, v);
+            }
+            f(p - 1, m);
+        } else {
+            let mut m = block[0];
+            for (j, &v) in block.iter().enumerate() {
+                m = pick::<MAX>(m, v);
+                // Window ending at start + j begins at start + j + 1 - p,
+                // which is index j + 1 of the previous block's suffixes.
+                let w = if j + 1 < p {
+                    pick::<MAX>(suffix[j + 1], m)
+                } else {
+                    m
+                };
+                f(start + j, w);
+            }
+        }
+        if end - start == p {
+            let mut m = block[p - 1];
+            for j in (0..p).rev() {
+                m = pick::<MAX>(block[j], m);
+                suffix[j] = m;
+            }
+        }
+        start = end;
+    }
+}
+
+/// Two sliding extremes at once (highest of `hi`, lowest of `lo`).
+#[inline(always)]
+fn rolling2(hi: &[f64], lo: &[f64], p: usize, mut f: impl FnMut(usize, f64, f64)) {
+    let n = hi.len().min(lo.len());
+    if n < p || p == 0 {
+        return;
+    }
+    let mut sh = vec![0.0f64; p];
+    let mut sl = vec![0.0f64; p];
+    let mut start = 0;
+    while start < n {
+        let end = (start + p).min(n);
+        let (bh, bl) = (&hi[start..end], &lo[start..end]);
+        if start == 0 {
+            let (mut a, mut b) = (bh[0], bl[0]);
+            for j in 1..bh.len() {
+                a = a.max(bh[j]);
+                b = b.min(bl[j]);
+            }
+            f(p - 1, a, b);
+        } else {
+            let (mut a, mut b) = (bh[0], bl[0]);
+            for j in 0..bh.len() {
+                a = a.max(bh[j]);
+                b = b.min(bl[j]);
+                if j + 1 < p {
+                    f(start + j, sh[j + 1].max(a), sl[j + 1].min(b));
+                } else {
+                    f(start + j, a, b);
+                }
+            }
+        }
+        if end - start == p {
+            let (mut a, mut b) = (bh[p - 1], bl[p - 1]);
+            for j in (0..p).rev() {
+                a = bh[j].max(a);
+                b = bl[j].min(b);
+                sh[j] = a;
+                sl[j] = b;
+            }
+        }
+        start = end;
+    }
+}
+
+fn rolling_extreme(x: &[f64], p: usize, max: bool, out: &mut [f64]) {
+    if max {
+        rolling::<true>(x, p, |i, v| out[i] = v)
+    } else {
+        rolling::<false>(x, p, |i, v| out[i] = v)
+    }
+}
+
+/// Runs `k` with a specialised loop if it has one; false otherwise. `cols`
+/// and `rows` start at the first bar (no NaN anywhere in the used inputs).
+pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> bool {
+    let n = cols.n;
+    match k {
+        AnyK::Ma(m) => match &m.ma {
+            Ma::Sma(s) => {
+                sma(cols.c, s_period_sma(s), &mut *rows[0]);
+                true
+            }
+            Ma::Wma(w) => {
+                wma(cols.c, w.p, &mut *rows[0]);
+                true
+            }
+            Ma::Trima(t) => {
+                let (n1, n2) = t.periods();
+                trima(cols.c, n1, n2, &mut *rows[0]);
+                true
+            }
+            _ => false,
+        },
+        AnyK::MaxMin(m) => {
+            let out = &mut *rows[0];
+            nan_fill(out, m.p - 1);
+            rolling_extreme(cols.c, m.p, m.is_max(), out);
+            true
+        }
+        AnyK::Mid(m) => {
+            let (hi, lo) = if m.price {
+                (cols.h, cols.l)
+            } else {
+                (cols.c, cols.c)
+            };
+            let out = &mut *rows[0];
+            nan_fill(out, m.p - 1);
+            rolling2(hi, lo, m.p, |i, a, b| out[i] = (a + b) / 2.0);
+            true
+        }
+        AnyK::Willr(w) => {
+            let out = &mut *rows[0];
+            nan_fill(out, w.p - 1);
+            let c = cols.c;
+            rolling2(cols.h, cols.l, w.p, |i, a, b| {
+                let diff = (a - b) / (-100.0);
+                out[i] = if diff != 0.0 { (a - c[i]) / diff } else { 0.0 };
+            });
+            true
+        }
+        AnyK::Donchian(d) => {
+            let [up, mid, low] = match rows {
+                [a, b, c] => [a, b, c],
+                _ => return false,
+            };
+            nan_fill(up, d.p - 1);
+            nan_fill(low, d.p - 1);
+            nan_fill(mid, d.p - 1);
+            rolling2(cols.h, cols.l, d.p, |i, a, b| {
+                up[i] = a;
+                low[i] = b;
+                mid[i] = (a + b) / 2.0;
+            });
+            true
+        }
+        AnyK::Lag(l) => {
+            lag(cols.c, l, &mut *rows[0]);
+            true
+        }
+        AnyK::Atr(a) => {
+            atr(cols, a.p, a.mode, &mut *rows[0]);
+            true
+        }
+        AnyK::TypPrice(_) => {
+            let out = &mut *rows[0];
+            for i in 0..n {
+                out[i] = (cols.h[i] + cols.l[i] + cols.c[i]) / 3.0;
+            }
+            true
+        }
+        AnyK::Bop(_) => {
+            let out = &mut *rows[0];
+            for i in 0..n {
+                let t = cols.h[i] - cols.l[i];
+                out[i] = if !is_zero_or_neg(t) {
+                    (cols.c[i] - cols.o[i]) / t
+                } else {
+                    0.0
+                };
+            }
+            true
+        }
+        AnyK::Ad(_) => {
+            let out = &mut *rows[0];
+            let mut ad = 0.0;
+            for i in 0..n {
+                let (h, l, c) = (cols.h[i], cols.l[i], cols.c[i]);
+                let t = h - l;
+                if t > 0.0 {
+                    ad += (((c - l) - (h - c)) / t) * cols.v[i];
+                }
+                out[i] = ad;
+            }
+            true
+        }
+        AnyK::Var(v) => {
+            var(cols.c, v.var.p, v.stddev, v.dev, &mut *rows[0]);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn s_period_sma(s: &super::ma::Sma) -> usize {
+    s.period()
+}
+
+fn sma(x: &[f64], p: usize, out: &mut [f64]) {
+    let n = x.len();
+    nan_fill(out, p - 1);
+    if n < p {
+        return;
+    }
+    let pf = p as f64;
+    let mut sum = 0.0;
+    for &v in &x[..p - 1] {
+        sum += v;
+    }
+    for i in p - 1..n {
+        sum += x[i];
+        out[i] = sum / pf;
+        sum -= x[i + 1 - p];
+    }
+}
+
+/// SMA of an SMA in one pass; the same sums, in the same order, as two
+/// chained running SMAs.
+fn trima(x: &[f64], n1: usize, n2: usize, out: &mut [f64]) {
+    let n = x.len();
+    let lb = n1 + n2 - 2;
+    nan_fill(out, lb);
+    if n <= lb {
+        return;
+    }
+    let (p1, p2) = (n1 as f64, n2 as f64);
+    let mut ring = vec![0.0; n2];
+    let mut pos = 0;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &v in &x[..n1 - 1] {
+        s1 += v;
+    }
+    for i in n1 - 1..n {
+        s1 += x[i];
+        let a = s1 / p1;
+        s1 -= x[i + 1 - n1];
+        // second SMA over the first one's outputs
+        ring[pos] = a;
+        s2 += a;
+        pos += 1;
+        if pos == n2 {
+            pos = 0;
+        }
+        let k = i + 1 - n1; // index of `a` among the first SMA's outputs
+        if k + 1 < n2 {
+            continue;
+        }
+        out[i] = s2 / p2;
+        s2 -= ring[pos];
+    }
+}
+
+fn wma(x: &[f64], p: usize, out: &mut [f64]) {
+    let n = x.len();
+    nan_fill(out, p - 1);
+    if n < p {
+        return;
+    }
+    let divider = ((p * (p + 1)) >> 1) as f64;
+    let pf = p as f64;
+    let (mut sub, mut sum, mut trailing) = (0.0, 0.0, 0.0);
+    for (i, &v) in x[..p - 1].iter().enumerate() {
+        sub += v;
+        sum += v * ((i + 1) as f64);
+    }
+    for i in p - 1..n {
+        let v = x[i];
+        sub += v;
+        sub -= trailing;
+        sum += v * pf;
+        trailing = x[i + 1 - p];
+        out[i] = sum / divider;
+        sum -= sub;
+    }
+}
+
+fn lag(x: &[f64], l: &Lag, out: &mut [f64]) {
+    let n = x.len();
+    let p = l.p;
+    nan_fill(out, p);
+    if n <= p {
+        return;
+    }
+    match l.mode {
+        0 => {
+            for i in p..n {
+                out[i] = x[i] - x[i - p];
+            }
+        }
+        1 => {
+            for i in p..n {
+                let old = x[i - p];
+                out[i] = if old != 0.0 {
+                    ((x[i] / old) - 1.0) * 100.0
+                } else {
+                    0.0
+                };
+            }
+        }
+        _ => {
+            for i in p..n {
+                let old = x[i - p];
+                out[i] = if old != 0.0 { (x[i] - old) / old } else { 0.0 };
+            }
+        }
+    }
+}
+
+fn atr(c: &Cols<'_>, p: usize, mode: u8, out: &mut [f64]) {
+    let n = c.n;
+    if n == 0 {
+        return;
+    }
+    out[0] = f64::NAN;
+    if mode == 0 || p == 1 {
+        for i in 1..n {
+            out[i] = true_range(c.h[i], c.l[i], c.c[i - 1]);
+        }
+        return;
+    }
+    nan_fill(out, p);
+    if n <= p {
+        return;
+    }
+    let pf = p as f64;
+    // The first value is the SMA of the first p true ranges.
+    let mut sum = 0.0;
+    for i in 1..p {
+        sum += true_range(c.h[i], c.l[i], c.c[i - 1]);
+    }
+    sum += true_range(c.h[p], c.l[p], c.c[p - 1]);
+    let mut a = sum / pf;
+    let norm = |a: f64, close: f64| -> f64 {
+        if mode == 2 {
+            if !is_zero(close) {
+                (a / close) * 100.0
+            } else {
+                0.0
+            }
+        } else {
+            a
+        }
+    };
+    out[p] = norm(a, c.c[p]);
+    let c1 = (pf - 1.0) / pf;
+    let c2 = 1.0 / pf;
+    for i in p + 1..n {
+        let tr = true_range(c.h[i], c.l[i], c.c[i - 1]);
+        a = a * c1 + tr * c2;
+        out[i] = norm(a, c.c[i]);
+    }
+}
+
+fn var(x: &[f64], p: usize, stddev: bool, dev: f64, out: &mut [f64]) {
+    let n = x.len();
+    nan_fill(out, p - 1);
+    if n == 0 {
+        return;
+    }
+    let pf = p as f64;
+    let mut k = x[0];
+    let (mut s1, mut s2) = (0.0, 0.0);
+    let mut since = 0usize;
+    for i in 0..n {
+        if i >= p && since >= super::ma::RESYNC {
+            k = x[i - 1];
+            s1 = 0.0;
+            s2 = 0.0;
+            for &w in &x[i + 1 - p..i] {
+                let v = w - k;
+                s1 += v;
+                s2 += v * v;
+            }
+            since = 0;
+        }
+        let v = x[i] - k;
+        s1 += v;
+        s2 += v * v;
+        since += 1;
+        if i + 1 < p {
+            continue;
+        }
+        let m1 = s1 / pf;
+        let m2 = s2 / pf;
+        let o = x[i + 1 - p] - k;
+        s1 -= o;
+        s2 -= o * o;
+        let r = m2 - m1 * m1;
+        out[i] = if !stddev {
+            r
+        } else if r > 0.0 {
+            r.sqrt() * dev
+        } else {
+            0.0
+        };
+    }
+}
