@@ -66,6 +66,8 @@ impl<'a> Cols<'a> {
 
 /// Bars checked between two looks at the cancellation flag.
 pub const CHUNK: usize = 1 << 16;
+/// Bars per NaN check (fits the L2 cache with five inputs).
+const CHUNK_SCAN: usize = 1 << 14;
 
 /// Output rows of one series: `nout` slices of length `n`.
 pub struct OutRows<'a> {
@@ -172,15 +174,16 @@ fn run_local<K: Kernel>(
         (I_C, cols.c),
         (I_V, cols.v),
     ];
-    let any_nan = used
-        .iter()
-        .any(|(bit, c)| mask & bit != 0 && column_has_nan(&c[..n]));
     let mut i = 0;
     while i < n {
         if cancelled() {
             return false;
         }
-        let end = (i + CHUNK).min(n);
+        let end = (i + CHUNK_SCAN).min(n);
+        // Checked per chunk, which is still in cache when the loop runs.
+        let any_nan = used
+            .iter()
+            .any(|(bit, c)| mask & bit != 0 && column_has_nan(&c[i..end]));
         if !any_nan {
             clean_span(k, cols, out, i, end);
         } else {
@@ -231,18 +234,11 @@ pub fn run_fresh(
     cancelled: &dyn Fn() -> bool,
 ) -> bool {
     let n = cols.n;
+    // Leading NaNs are skipped here; a NaN further on is noticed by the
+    // specialised loop as it reads the data, and the series is then run
+    // through the state machine instead.
     let begin = (0..n).find(|&i| !cols.has_nan(i, mask)).unwrap_or(n);
-    let used = [
-        (I_O, cols.o),
-        (I_H, cols.h),
-        (I_L, cols.l),
-        (I_C, cols.c),
-        (I_V, cols.v),
-    ];
-    let clean = used
-        .iter()
-        .all(|(bit, c)| mask & bit == 0 || !column_has_nan(&c[begin..n]));
-    if clean && out.rows.iter().all(|r| r.len() >= n) {
+    if out.rows.iter().all(|r| r.len() >= n) {
         let sub = Cols {
             o: &cols.o[begin..n],
             h: &cols.h[begin..n],
@@ -252,7 +248,7 @@ pub fn run_fresh(
             n: n - begin,
         };
         let mut rows: Vec<&mut [f64]> = out.rows.iter_mut().map(|r| &mut r[begin..n]).collect();
-        if super::fast::run(k, &sub, &mut rows) {
+        if super::fast::run(k, &sub, &mut rows) == Some(false) {
             for r in out.rows.iter_mut() {
                 r[..begin].fill(f64::NAN);
             }

@@ -35,7 +35,7 @@ fn pick<const MAX: bool>(a: f64, b: f64) -> f64 {
 /// block and a running prefix extreme of the current one; O(1) per value,
 /// branch-free, O(p) memory).
 #[inline(always)]
-fn rolling<const MAX: bool>(x: &[f64], p: usize, mut f: impl FnMut(usize, f64)) {
+fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &Bad, mut f: impl FnMut(usize, f64)) {
     let n = x.len();
     if n < p || p == 0 {
         return;
@@ -47,15 +47,15 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, mut f: impl FnMut(usize, f64)) 
         let block = &x[start..end];
         if start == 0 {
             // The first window is exactly the first block.
-            let mut m = block[0];
+            let mut m = chk(bad, block[0]);
             for &v in &block[1..] {
-                m = pick::<MAX>(m, v);
+                m = pick::<MAX>(m, chk(bad, v));
             }
             f(p - 1, m);
         } else {
             let mut m = block[0];
             for (j, &v) in block.iter().enumerate() {
-                m = pick::<MAX>(m, v);
+                m = pick::<MAX>(m, chk(bad, v));
                 // Window ending at start + j begins at start + j + 1 - p,
                 // which is index j + 1 of the previous block's suffixes.
                 let w = if j + 1 < p {
@@ -79,7 +79,7 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, mut f: impl FnMut(usize, f64)) 
 
 /// Two sliding extremes at once (highest of `hi`, lowest of `lo`).
 #[inline(always)]
-fn rolling2(hi: &[f64], lo: &[f64], p: usize, mut f: impl FnMut(usize, f64, f64)) {
+fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &Bad, mut f: impl FnMut(usize, f64, f64)) {
     let n = hi.len().min(lo.len());
     if n < p || p == 0 {
         return;
@@ -91,17 +91,17 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, mut f: impl FnMut(usize, f64, f64)
         let end = (start + p).min(n);
         let (bh, bl) = (&hi[start..end], &lo[start..end]);
         if start == 0 {
-            let (mut a, mut b) = (bh[0], bl[0]);
+            let (mut a, mut b) = (chk(bad, bh[0]), chk(bad, bl[0]));
             for j in 1..bh.len() {
-                a = a.max(bh[j]);
-                b = b.min(bl[j]);
+                a = a.max(chk(bad, bh[j]));
+                b = b.min(chk(bad, bl[j]));
             }
             f(p - 1, a, b);
         } else {
             let (mut a, mut b) = (bh[0], bl[0]);
             for j in 0..bh.len() {
-                a = a.max(bh[j]);
-                b = b.min(bl[j]);
+                a = a.max(chk(bad, bh[j]));
+                b = b.min(chk(bad, bl[j]));
                 if j + 1 < p {
                     f(start + j, sh[j + 1].max(a), sl[j + 1].min(b));
                 } else {
@@ -122,31 +122,47 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, mut f: impl FnMut(usize, f64, f64)
     }
 }
 
-fn rolling_extreme(x: &[f64], p: usize, max: bool, out: &mut [f64]) {
+fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &Bad, out: &mut [f64]) {
     if max {
-        rolling::<true>(x, p, |i, v| out[i] = v)
+        rolling::<true>(x, p, bad, |i, v| out[i] = v)
     } else {
-        rolling::<false>(x, p, |i, v| out[i] = v)
+        rolling::<false>(x, p, bad, |i, v| out[i] = v)
     }
 }
 
 /// Runs `k` with a specialised loop if it has one; false otherwise. `cols`
 /// and `rows` start at the first bar (no NaN anywhere in the used inputs).
-pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> bool {
+pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
+    let bad = std::cell::Cell::new(false);
+    let done = run_inner(k, cols, rows, &bad);
+    done.then(|| bad.get())
+}
+
+/// Marks `bad` when `v` is NaN (the loops read each input once; this
+/// replaces a separate pass over the data).
+#[inline(always)]
+fn chk(bad: &Bad, v: f64) -> f64 {
+    bad.set(bad.get() | v.is_nan());
+    v
+}
+
+type Bad = std::cell::Cell<bool>;
+
+fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> bool {
     let n = cols.n;
     match k {
         AnyK::Ma(m) => match &m.ma {
             Ma::Sma(s) => {
-                sma(cols.c, s_period_sma(s), &mut *rows[0]);
+                sma(cols.c, s_period_sma(s), bad, &mut *rows[0]);
                 true
             }
             Ma::Wma(w) => {
-                wma(cols.c, w.p, &mut *rows[0]);
+                wma(cols.c, w.p, bad, &mut *rows[0]);
                 true
             }
             Ma::Trima(t) => {
                 let (n1, n2) = t.periods();
-                trima(cols.c, n1, n2, &mut *rows[0]);
+                trima(cols.c, n1, n2, bad, &mut *rows[0]);
                 true
             }
             _ => false,
@@ -154,7 +170,7 @@ pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> bool {
         AnyK::MaxMin(m) => {
             let out = &mut *rows[0];
             nan_fill(out, m.p - 1);
-            rolling_extreme(cols.c, m.p, m.is_max(), out);
+            rolling_extreme(cols.c, m.p, m.is_max(), bad, out);
             true
         }
         AnyK::Mid(m) => {
@@ -165,14 +181,17 @@ pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> bool {
             };
             let out = &mut *rows[0];
             nan_fill(out, m.p - 1);
-            rolling2(hi, lo, m.p, |i, a, b| out[i] = (a + b) / 2.0);
+            rolling2(hi, lo, m.p, bad, |i, a, b| out[i] = (a + b) / 2.0);
             true
         }
         AnyK::Willr(w) => {
             let out = &mut *rows[0];
             nan_fill(out, w.p - 1);
             let c = cols.c;
-            rolling2(cols.h, cols.l, w.p, |i, a, b| {
+            for &v in c {
+                chk(bad, v);
+            }
+            rolling2(cols.h, cols.l, w.p, bad, |i, a, b| {
                 let diff = (a - b) / (-100.0);
                 out[i] = if diff != 0.0 { (a - c[i]) / diff } else { 0.0 };
             });
@@ -186,7 +205,7 @@ pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> bool {
             nan_fill(up, d.p - 1);
             nan_fill(low, d.p - 1);
             nan_fill(mid, d.p - 1);
-            rolling2(cols.h, cols.l, d.p, |i, a, b| {
+            rolling2(cols.h, cols.l, d.p, bad, |i, a, b| {
                 up[i] = a;
                 low[i] = b;
                 mid[i] = (a + b) / 2.0;
@@ -194,17 +213,17 @@ pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> bool {
             true
         }
         AnyK::Lag(l) => {
-            lag(cols.c, l, &mut *rows[0]);
+            lag(cols.c, l, bad, &mut *rows[0]);
             true
         }
         AnyK::Atr(a) => {
-            atr(cols, a.p, a.mode, &mut *rows[0]);
+            atr(cols, a.p, a.mode, bad, &mut *rows[0]);
             true
         }
         AnyK::TypPrice(_) => {
             let out = &mut *rows[0];
             for i in 0..n {
-                out[i] = (cols.h[i] + cols.l[i] + cols.c[i]) / 3.0;
+                out[i] = (chk(bad, cols.h[i]) + chk(bad, cols.l[i]) + chk(bad, cols.c[i])) / 3.0;
             }
             true
         }
@@ -224,17 +243,22 @@ pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> bool {
             let out = &mut *rows[0];
             let mut ad = 0.0;
             for i in 0..n {
-                let (h, l, c) = (cols.h[i], cols.l[i], cols.c[i]);
+                let (h, l, c) = (
+                    chk(bad, cols.h[i]),
+                    chk(bad, cols.l[i]),
+                    chk(bad, cols.c[i]),
+                );
+                let v = chk(bad, cols.v[i]);
                 let t = h - l;
                 if t > 0.0 {
-                    ad += (((c - l) - (h - c)) / t) * cols.v[i];
+                    ad += (((c - l) - (h - c)) / t) * v;
                 }
                 out[i] = ad;
             }
             true
         }
         AnyK::Var(v) => {
-            var(cols.c, v.var.p, v.stddev, v.dev, &mut *rows[0]);
+            var(cols.c, v.var.p, v.stddev, v.dev, bad, &mut *rows[0]);
             true
         }
         _ => false,
@@ -245,7 +269,7 @@ fn s_period_sma(s: &super::ma::Sma) -> usize {
     s.period()
 }
 
-fn sma(x: &[f64], p: usize, out: &mut [f64]) {
+fn sma(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     if n < p {
@@ -254,10 +278,10 @@ fn sma(x: &[f64], p: usize, out: &mut [f64]) {
     let pf = p as f64;
     let mut sum = 0.0;
     for &v in &x[..p - 1] {
-        sum += v;
+        sum += chk(bad, v);
     }
     for i in p - 1..n {
-        sum += x[i];
+        sum += chk(bad, x[i]);
         out[i] = sum / pf;
         sum -= x[i + 1 - p];
     }
@@ -265,7 +289,7 @@ fn sma(x: &[f64], p: usize, out: &mut [f64]) {
 
 /// SMA of an SMA in one pass; the same sums, in the same order, as two
 /// chained running SMAs.
-fn trima(x: &[f64], n1: usize, n2: usize, out: &mut [f64]) {
+fn trima(x: &[f64], n1: usize, n2: usize, bad: &Bad, out: &mut [f64]) {
     let n = x.len();
     let lb = n1 + n2 - 2;
     nan_fill(out, lb);
@@ -277,10 +301,10 @@ fn trima(x: &[f64], n1: usize, n2: usize, out: &mut [f64]) {
     let mut pos = 0;
     let (mut s1, mut s2) = (0.0, 0.0);
     for &v in &x[..n1 - 1] {
-        s1 += v;
+        s1 += chk(bad, v);
     }
     for i in n1 - 1..n {
-        s1 += x[i];
+        s1 += chk(bad, x[i]);
         let a = s1 / p1;
         s1 -= x[i + 1 - n1];
         // second SMA over the first one's outputs
@@ -299,7 +323,7 @@ fn trima(x: &[f64], n1: usize, n2: usize, out: &mut [f64]) {
     }
 }
 
-fn wma(x: &[f64], p: usize, out: &mut [f64]) {
+fn wma(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     if n < p {
@@ -309,11 +333,12 @@ fn wma(x: &[f64], p: usize, out: &mut [f64]) {
     let pf = p as f64;
     let (mut sub, mut sum, mut trailing) = (0.0, 0.0, 0.0);
     for (i, &v) in x[..p - 1].iter().enumerate() {
+        let v = chk(bad, v);
         sub += v;
         sum += v * ((i + 1) as f64);
     }
     for i in p - 1..n {
-        let v = x[i];
+        let v = chk(bad, x[i]);
         sub += v;
         sub -= trailing;
         sum += v * pf;
@@ -323,13 +348,14 @@ fn wma(x: &[f64], p: usize, out: &mut [f64]) {
     }
 }
 
-fn lag(x: &[f64], l: &Lag, out: &mut [f64]) {
+fn lag(x: &[f64], l: &Lag, bad: &Bad, out: &mut [f64]) {
     let n = x.len();
     let p = l.p;
     nan_fill(out, p);
     if n <= p {
         return;
     }
+    bad.set(bad.get() | x.iter().fold(false, |a, v| a | v.is_nan()));
     match l.mode {
         0 => {
             for i in p..n {
@@ -355,12 +381,17 @@ fn lag(x: &[f64], l: &Lag, out: &mut [f64]) {
     }
 }
 
-fn atr(c: &Cols<'_>, p: usize, mode: u8, out: &mut [f64]) {
+fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &Bad, out: &mut [f64]) {
     let n = c.n;
     if n == 0 {
         return;
     }
     out[0] = f64::NAN;
+    for i in 0..n {
+        chk(bad, c.h[i]);
+        chk(bad, c.l[i]);
+        chk(bad, c.c[i]);
+    }
     if mode == 0 || p == 1 {
         for i in 1..n {
             out[i] = true_range(c.h[i], c.l[i], c.c[i - 1]);
@@ -400,7 +431,7 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, out: &mut [f64]) {
     }
 }
 
-fn var(x: &[f64], p: usize, stddev: bool, dev: f64, out: &mut [f64]) {
+fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &Bad, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     if n == 0 {
@@ -422,7 +453,7 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, out: &mut [f64]) {
             }
             since = 0;
         }
-        let v = x[i] - k;
+        let v = chk(bad, x[i]) - k;
         s1 += v;
         s2 += v * v;
         since += 1;
