@@ -122,6 +122,54 @@ fn clean_span<K: Kernel>(k: &mut K, c: &Cols<'_>, out: &mut OutRows<'_>, i: usiz
                 None => f64::NAN,
             };
         }
+    } else if out.rows.len() == 2 {
+        let [r0, r1] = &mut out.rows[..] else { return };
+        let (r0, r1) = (&mut r0[..end], &mut r1[..end]);
+        for j in i..end {
+            let b = Bar {
+                o: o[j],
+                h: h[j],
+                l: l[j],
+                c: cl[j],
+                v: v[j],
+            };
+            match k.next(&b) {
+                Some(r) => {
+                    r0[j] = r[0];
+                    r1[j] = r[1];
+                }
+                None => {
+                    r0[j] = f64::NAN;
+                    r1[j] = f64::NAN;
+                }
+            }
+        }
+    } else if out.rows.len() == 3 {
+        let [r0, r1, r2] = &mut out.rows[..] else {
+            return;
+        };
+        let (r0, r1, r2) = (&mut r0[..end], &mut r1[..end], &mut r2[..end]);
+        for j in i..end {
+            let b = Bar {
+                o: o[j],
+                h: h[j],
+                l: l[j],
+                c: cl[j],
+                v: v[j],
+            };
+            match k.next(&b) {
+                Some(r) => {
+                    r0[j] = r[0];
+                    r1[j] = r[1];
+                    r2[j] = r[2];
+                }
+                None => {
+                    r0[j] = f64::NAN;
+                    r1[j] = f64::NAN;
+                    r2[j] = f64::NAN;
+                }
+            }
+        }
     } else {
         for j in i..end {
             let b = Bar {

@@ -257,6 +257,21 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
             }
             true
         }
+        AnyK::Stoch(st) => {
+            let (a, b) = match (&st.ma1, &st.ma2) {
+                (Ma::Sma(a), Some(Ma::Sma(b))) => (a.period(), Some(b.period())),
+                (Ma::Sma(a), None) => (a.period(), None),
+                _ => return false,
+            };
+            stoch(cols, st.k.p, a, b, bad, rows)
+        }
+        AnyK::Bbands(bb) => match &bb.ma {
+            Ma::Sma(m) if bb.var.skip == 0 => {
+                bbands_sma(cols.c, m.period(), bb.up, bb.dn, bad, rows);
+                true
+            }
+            _ => false,
+        },
         AnyK::Var(v) => {
             var(cols.c, v.var.p, v.stddev, v.dev, bad, &mut *rows[0]);
             true
@@ -473,5 +488,150 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &Bad, out: &mut [f64]) 
         } else {
             0.0
         };
+    }
+}
+
+/// A running SMA over values pushed one by one (the state machine's sums).
+struct RunSma {
+    p: usize,
+    pf: f64,
+    ring: Vec<f64>,
+    pos: usize,
+    n: usize,
+    sum: f64,
+}
+
+impl RunSma {
+    fn new(p: usize) -> Self {
+        RunSma {
+            p,
+            pf: p as f64,
+            ring: vec![0.0; p],
+            pos: 0,
+            n: 0,
+            sum: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, x: f64) -> Option<f64> {
+        self.ring[self.pos] = x;
+        self.sum += x;
+        self.pos += 1;
+        if self.pos == self.p {
+            self.pos = 0;
+        }
+        if self.n + 1 < self.p {
+            self.n += 1;
+            return None;
+        }
+        let out = self.sum / self.pf;
+        self.sum -= self.ring[self.pos];
+        Some(out)
+    }
+}
+
+/// STOCH (slowk, slowd) or STOCHF (fastk, fastd) with SMA averages, in one
+/// pass over the data.
+fn stoch(
+    c: &Cols<'_>,
+    fk: usize,
+    p1: usize,
+    p2: Option<usize>,
+    bad: &Bad,
+    rows: &mut [&mut [f64]],
+) -> bool {
+    let [r0, r1] = rows else { return false };
+    let n = c.n;
+    r0.fill(f64::NAN);
+    r1.fill(f64::NAN);
+    let close = c.c;
+    for &v in close {
+        chk(bad, v);
+    }
+    let mut m1 = RunSma::new(p1);
+    let mut m2 = p2.map(RunSma::new);
+    rolling2(c.h, c.l, fk, bad, |i, hh, ll| {
+        let diff = hh - ll;
+        let k = if diff != 0.0 {
+            ((close[i] - ll) / diff) * 100.0
+        } else {
+            0.0
+        };
+        let Some(a) = m1.push(k) else { return };
+        match &mut m2 {
+            Some(m) => {
+                if let Some(d) = m.push(a) {
+                    r0[i] = a;
+                    r1[i] = d;
+                }
+            }
+            None => {
+                r0[i] = k;
+                r1[i] = a;
+            }
+        }
+    });
+    let _ = n;
+    true
+}
+
+/// BBANDS with an SMA middle band: the SMA's running sum and the anchored
+/// variance of `var`, fused.
+fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &Bad, rows: &mut [&mut [f64]]) {
+    let [ru, rm, rl] = rows else { return };
+    let n = x.len();
+    nan_fill(ru, p - 1);
+    nan_fill(rm, p - 1);
+    nan_fill(rl, p - 1);
+    if n == 0 {
+        return;
+    }
+    let pf = p as f64;
+    let mut sum = 0.0;
+    let mut k = x[0];
+    let (mut s1, mut s2) = (0.0, 0.0);
+    let mut since = 0usize;
+    for i in 0..n {
+        let xi = chk(bad, x[i]);
+        // variance state machine
+        if i >= p && since >= super::ma::RESYNC {
+            k = x[i - 1];
+            s1 = 0.0;
+            s2 = 0.0;
+            for &w in &x[i + 1 - p..i] {
+                let v = w - k;
+                s1 += v;
+                s2 += v * v;
+            }
+            since = 0;
+        }
+        let v = xi - k;
+        s1 += v;
+        s2 += v * v;
+        since += 1;
+        // SMA state machine
+        sum += xi;
+        if i + 1 < p {
+            continue;
+        }
+        let mid = sum / pf;
+        sum -= x[i + 1 - p];
+        let m1 = s1 / pf;
+        let m2 = s2 / pf;
+        let o = x[i + 1 - p] - k;
+        s1 -= o;
+        s2 -= o * o;
+        let var = m2 - m1 * m1;
+        let sd = if var > 0.0 { var.sqrt() } else { 0.0 };
+        if up == dn {
+            let t = sd * up;
+            ru[i] = mid + t;
+            rl[i] = mid - t;
+        } else {
+            ru[i] = mid + up * sd;
+            rl[i] = mid - dn * sd;
+        }
+        rm[i] = mid;
     }
 }

@@ -6,5 +6,6 @@ pub mod batch;
 pub mod fast;
 pub mod kernels;
 pub mod ma;
+pub mod pool;
 pub mod py;
 pub mod registry;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rayon::prelude::*;
@@ -132,19 +132,20 @@ fn ta_run<'py>(
             .map_err(|_| input_err(format!("{}: {iname} must be contiguous", spec.name)))?;
         slices.push((bit(iname), s));
     }
-    let outs = alloc_out(py, spec.outputs.len(), n);
-    let mut rows: Vec<&mut [f64]> = Vec::with_capacity(outs.len());
-    for o in &outs {
-        // SAFETY: the arrays were just created here and nothing else refers
-        // to them until this function returns.
-        rows.push(unsafe { o.as_slice_mut() }.map_err(|e| input_err(e.to_string()))?);
-    }
+    let mut bufs: Vec<Vec<f64>> = (0..spec.outputs.len())
+        .map(|_| super::pool::take(n))
+        .collect();
     let mask = registry::mask(spec);
     py.detach(|| {
         let cols = Cols::new(&slices);
+        let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
         let mut out = OutRows { rows };
         batch::run_fresh(&mut k, mask, &cols, &mut out, &|| false);
     });
+    let outs: Vec<Bound<'py, PyArray1<f64>>> = bufs
+        .into_iter()
+        .map(|b| super::pool::array1(py, b))
+        .collect::<PyResult<_>>()?;
     PyTuple::new(py, outs)
 }
 
@@ -187,7 +188,7 @@ fn ta_run_async<'py>(
     let (fut, completer) = bridge::pending(py)?;
     let cancel = completer.cancel_flag();
     pool.spawn(move || {
-        let mut bufs: Vec<Vec<f64>> = (0..nout).map(|_| vec![0.0; n]).collect();
+        let mut bufs: Vec<Vec<f64>> = (0..nout).map(|_| super::pool::take(n)).collect();
         let done = {
             let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
             let mut out = OutRows { rows };
@@ -300,6 +301,86 @@ fn run_plan(
 
 type SpecArg = (String, Vec<f64>);
 
+/// One input of a batch: a C-contiguous 2-D float64 array (a series per
+/// row, no per-row Python objects) or a list of 1-D arrays.
+enum SeriesSrc<'py> {
+    Rows {
+        _arr: numpy::PyReadonlyArray2<'py, f64>,
+        ptr: usize,
+        nrows: usize,
+        ncols: usize,
+    },
+    List(Vec<PyReadonlyArray1<'py, f64>>),
+}
+
+impl<'py> SeriesSrc<'py> {
+    fn from_py(key: &str, obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(a) = obj.extract::<numpy::PyReadonlyArray2<'py, f64>>() {
+            let shape = a.shape().to_vec();
+            let ptr = a
+                .as_slice()
+                .map_err(|_| input_err(format!("input {key:?} must be C-contiguous")))?
+                .as_ptr() as usize;
+            return Ok(SeriesSrc::Rows {
+                _arr: a,
+                ptr,
+                nrows: shape[0],
+                ncols: shape[1],
+            });
+        }
+        let v: Vec<PyReadonlyArray1<'py, f64>> = obj.extract().map_err(|_| {
+            input_err(format!(
+                "input {key:?} must be a 2-D float64 array or a list of 1-D float64 arrays"
+            ))
+        })?;
+        Ok(SeriesSrc::List(v))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            SeriesSrc::Rows { nrows, .. } => *nrows,
+            SeriesSrc::List(v) => v.len(),
+        }
+    }
+
+    /// (pointer, length) of series `si`.
+    fn row(&self, key: &str, si: usize) -> PyResult<(usize, usize)> {
+        match self {
+            SeriesSrc::Rows {
+                ptr, nrows, ncols, ..
+            } => {
+                if si >= *nrows {
+                    return Err(input_err(format!(
+                        "input {key:?} has fewer series than the others"
+                    )));
+                }
+                Ok((ptr + si * ncols * std::mem::size_of::<f64>(), *ncols))
+            }
+            SeriesSrc::List(v) => {
+                let a = v.get(si).ok_or_else(|| {
+                    input_err(format!("input {key:?} has fewer series than the others"))
+                })?;
+                let s = a
+                    .as_slice()
+                    .map_err(|_| input_err(format!("input {key:?} must be contiguous")))?;
+                Ok((s.as_ptr() as usize, s.len()))
+            }
+        }
+    }
+}
+
+fn read_inputs<'py>(
+    inputs: Vec<(String, Bound<'py, PyAny>)>,
+) -> PyResult<Vec<(String, SeriesSrc<'py>)>> {
+    inputs
+        .into_iter()
+        .map(|(k, o)| {
+            let src = SeriesSrc::from_py(&k, &o)?;
+            Ok((k, src))
+        })
+        .collect()
+}
+
 fn plan_kernels(specs: &[SpecArg]) -> PyResult<Vec<(AnyK, u8, usize, &'static Spec)>> {
     specs
         .iter()
@@ -314,13 +395,13 @@ fn plan_kernels(specs: &[SpecArg]) -> PyResult<Vec<(AnyK, u8, usize, &'static Sp
 /// input name -> per-series arrays.
 fn columns_for(
     spec: &Spec,
-    inputs: &[(String, Vec<PyReadonlyArray1<'_, f64>>)],
+    inputs: &[(String, SeriesSrc<'_>)],
     si: usize,
 ) -> PyResult<Vec<(u8, usize, usize)>> {
     let mut v = Vec::new();
     for iname in spec.inputs {
         let key = if *iname == "real" { "close" } else { iname };
-        let arrs = inputs
+        let src = inputs
             .iter()
             .find(|(k, _)| k == key || (key == "close" && k == "real"))
             .map(|(_, a)| a)
@@ -330,13 +411,8 @@ fn columns_for(
                     spec.name
                 ))
             })?;
-        let a = arrs
-            .get(si)
-            .ok_or_else(|| input_err(format!("input {key:?} has fewer series than the others")))?;
-        let s = a
-            .as_slice()
-            .map_err(|_| input_err(format!("input {key:?} must be contiguous")))?;
-        v.push((bit(iname), s.as_ptr() as usize, s.len()));
+        let (ptr, len) = src.row(key, si)?;
+        v.push((bit(iname), ptr, len));
     }
     let n = v.first().map(|c| c.2).unwrap_or(0);
     if v.iter().any(|c| c.2 != n) {
@@ -357,9 +433,10 @@ fn columns_for(
 fn ta_batch<'py>(
     py: Python<'py>,
     specs: Vec<SpecArg>,
-    inputs: Vec<(String, Vec<PyReadonlyArray1<'py, f64>>)>,
+    inputs: Vec<(String, Bound<'py, PyAny>)>,
 ) -> PyResult<Bound<'py, PyList>> {
     let ks = plan_kernels(&specs)?;
+    let inputs = read_inputs(inputs)?;
     let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
     if inputs.iter().any(|(_, a)| a.len() != nser) {
         return Err(input_err("every input must have the same number of series"));
@@ -397,7 +474,7 @@ fn ta_batch<'py>(
     // One flat buffer per (indicator, output).
     let mut bufs: Vec<Vec<Vec<f64>>> = ks
         .iter()
-        .map(|(_, _, nout, _)| (0..*nout).map(|_| vec![0.0; total]).collect())
+        .map(|(_, _, nout, _)| (0..*nout).map(|_| super::pool::take(total)).collect())
         .collect();
     let ptrs: Vec<Vec<RowPtr>> = bufs
         .iter_mut()
@@ -428,11 +505,7 @@ fn assemble<'py>(
         let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(outs.len());
         for b in outs {
             if equal {
-                let a = PyArray1::from_vec(py, b);
-                let a2: Bound<'py, PyArray2<f64>> = a
-                    .reshape([lens.len(), n])
-                    .map_err(|e| input_err(e.to_string()))?;
-                items.push(a2.into_any());
+                items.push(super::pool::array2(py, b, lens.len(), n)?.into_any());
             } else {
                 let l = PyList::empty(py);
                 let mut off = 0;
@@ -454,9 +527,10 @@ fn assemble<'py>(
 fn ta_batch_async<'py>(
     py: Python<'py>,
     specs: Vec<SpecArg>,
-    inputs: Vec<(String, Vec<PyReadonlyArray1<'py, f64>>)>,
+    inputs: Vec<(String, Bound<'py, PyAny>)>,
 ) -> PyResult<Bound<'py, bridge::FerrotickFuture>> {
     let ks = plan_kernels(&specs)?;
+    let inputs = read_inputs(inputs)?;
     let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
     if inputs.iter().any(|(_, a)| a.len() != nser) {
         return Err(input_err("every input must have the same number of series"));
@@ -513,7 +587,7 @@ fn ta_batch_async<'py>(
     pool.spawn(move || {
         let mut bufs: Vec<Vec<Vec<f64>>> = nouts
             .iter()
-            .map(|nout| (0..*nout).map(|_| vec![0.0; total]).collect())
+            .map(|nout| (0..*nout).map(|_| super::pool::take(total)).collect())
             .collect();
         let ptrs: Vec<Vec<RowPtr>> = bufs
             .iter_mut()
@@ -529,6 +603,17 @@ fn ta_batch_async<'py>(
         })));
     });
     Ok(fut)
+}
+
+/// Sets the bytes of result buffers kept for reuse (0 disables); returns
+/// the previous limit.
+#[pyfunction]
+fn ta_buffer_pool(limit: Option<usize>) -> (usize, usize) {
+    let prev = super::pool::limit();
+    if let Some(l) = limit {
+        super::pool::set_limit(l);
+    }
+    (prev, super::pool::held_bytes())
 }
 
 #[pyfunction]
@@ -1006,6 +1091,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ta_batch, m)?)?;
     m.add_function(wrap_pyfunction!(ta_batch_async, m)?)?;
     m.add_function(wrap_pyfunction!(ta_pool_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_buffer_pool, m)?)?;
+    m.add_class::<super::pool::Buffer>()?;
     m.add_class::<Stream>()?;
     m.add_class::<Bundle>()?;
     let _ = Arc::new(());

@@ -15,7 +15,7 @@ from ._common import SPECS, normalize_spec
 _INPUT_KEYS = ("open", "high", "low", "close", "volume")
 
 
-def _series_list(key: str, x: Any, axis: int) -> tuple[list[np.ndarray], dict[str, Any]]:
+def _series_list(key: str, x: Any, axis: int) -> tuple[Any, dict[str, Any]]:
     """Per-series contiguous float64 rows and how to shape the outputs."""
     mod = type(x).__module__
     if mod.startswith("pandas") and hasattr(x, "columns"):
@@ -25,7 +25,7 @@ def _series_list(key: str, x: Any, axis: int) -> tuple[list[np.ndarray], dict[st
         if arr.dtype.kind not in "iuf":
             raise IndicatorInputError(f"batch: {key} must be numeric, got {arr.dtype}")
         rows = np.ascontiguousarray(arr.T, dtype=np.float64)
-        return list(rows), meta
+        return rows, meta
     if isinstance(x, np.ndarray):
         if x.ndim != 2:
             raise IndicatorInputError(f"batch: {key} must be 2-D (symbols x bars), got {x.ndim} dimensions")
@@ -34,7 +34,7 @@ def _series_list(key: str, x: Any, axis: int) -> tuple[list[np.ndarray], dict[st
         if axis not in (0, 1):
             raise IndicatorInputError(f"batch: axis must be 0 or 1, got {axis!r}")
         rows = np.ascontiguousarray(x if axis == 1 else x.T, dtype=np.float64)
-        return list(rows), {"kind": "2d", "axis": axis}
+        return rows, {"kind": "2d", "axis": axis}
     if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
         out = []
         for i, s in enumerate(x):
