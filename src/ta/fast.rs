@@ -167,6 +167,10 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
             }
             _ => false,
         },
+        AnyK::Sum(su) => {
+            sum(cols.c, su.s.period(), bad, &mut *rows[0]);
+            true
+        }
         AnyK::MaxMin(m) => {
             let out = &mut *rows[0];
             nan_fill(out, m.p - 1);
@@ -277,6 +281,23 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
             true
         }
         _ => false,
+    }
+}
+
+fn sum(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
+    let n = x.len();
+    nan_fill(out, p - 1);
+    if n < p {
+        return;
+    }
+    let mut total = 0.0;
+    for &v in &x[..p - 1] {
+        total += chk(bad, v);
+    }
+    for i in p - 1..n {
+        total += chk(bad, x[i]);
+        out[i] = total;
+        total -= x[i + 1 - p];
     }
 }
 

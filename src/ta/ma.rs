@@ -230,6 +230,10 @@ pub struct Sum {
 }
 
 impl Sum {
+    pub fn period(&self) -> usize {
+        self.inner.p
+    }
+
     pub fn new(p: usize) -> Self {
         Sum { inner: Sma::new(p) }
     }

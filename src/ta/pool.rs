@@ -52,6 +52,7 @@ pub fn held_bytes() -> usize {
 
 /// A buffer of `len` values whose contents are unspecified; the caller
 /// writes every slot before reading any.
+#[allow(clippy::uninit_vec)] // see the SAFETY notes: every slot is written before any read
 pub fn take(len: usize) -> Vec<f64> {
     if len >= MIN_LEN {
         let mut p = POOL.lock();
