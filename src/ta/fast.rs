@@ -160,6 +160,10 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
                 wma(cols.c, w.p, bad, &mut *rows[0]);
                 true
             }
+            Ma::Kama(km) => {
+                kama(cols.c, km.p, bad, &mut *rows[0]);
+                true
+            }
             Ma::Trima(t) => {
                 let (n1, n2) = t.periods();
                 trima(cols.c, n1, n2, bad, &mut *rows[0]);
@@ -167,6 +171,60 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
             }
             _ => false,
         },
+        AnyK::LinReg(lr) => {
+            linreg(cols.c, lr.p, lr.slope, bad, &mut *rows[0]);
+            true
+        }
+        AnyK::Obv(_) => {
+            let out = &mut *rows[0];
+            if n == 0 {
+                return true;
+            }
+            let (c, v) = (cols.c, cols.v);
+            let mut obv = chk(bad, v[0]);
+            let mut prev = chk(bad, c[0]);
+            out[0] = obv;
+            for i in 1..n {
+                let (ci, vi) = (chk(bad, c[i]), chk(bad, v[i]));
+                if ci > prev {
+                    obv += vi;
+                } else if ci < prev {
+                    obv -= vi;
+                }
+                prev = ci;
+                out[i] = obv;
+            }
+            true
+        }
+        AnyK::Adosc(a) => {
+            let out = &mut *rows[0];
+            let (fk, sk) = (a.fk, a.sk);
+            let (mut ad, mut fast, mut slow) = (0.0, 0.0, 0.0);
+            nan_fill(out, a.lookback);
+            for i in 0..n {
+                let (h, l, c) = (chk(bad, cols.h[i]), chk(bad, cols.l[i]), chk(bad, cols.c[i]));
+                let v = chk(bad, cols.v[i]);
+                let t = h - l;
+                if t > 0.0 {
+                    ad += (((c - l) - (h - c)) / t) * v;
+                }
+                if i == 0 {
+                    fast = ad;
+                    slow = ad;
+                } else {
+                    fast = (fk * ad) + ((1.0 - fk) * fast);
+                    slow = (sk * ad) + ((1.0 - sk) * slow);
+                }
+                if i >= a.lookback {
+                    out[i] = fast - slow;
+                }
+            }
+            true
+        }
+        AnyK::Dmi(d) if d.p > 1 => {
+            dmi(cols, d.p, d.mode, bad, &mut *rows[0]);
+            true
+        }
         AnyK::Sum(su) => {
             sum(cols.c, su.s.period(), bad, &mut *rows[0]);
             true
@@ -654,5 +712,236 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &Bad, rows: &mut [&mut
             rl[i] = mid - dn * sd;
         }
         rm[i] = mid;
+    }
+}
+
+fn kama(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
+    use super::ma::KAMA_CONST_MAX;
+    let n = x.len();
+    nan_fill(out, p);
+    for &v in x {
+        chk(bad, v);
+    }
+    if n <= p {
+        return;
+    }
+    let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
+    let pf = p as f64;
+    let mut sum_roc1 = 0.0;
+    for b in 1..p {
+        sum_roc1 += (x[b - 1] - x[b]).abs();
+    }
+    let mut prev_kama = 0.0;
+    for b in p..n {
+        let xb = x[b];
+        let back_p = x[b - p];
+        let prev = x[b - 1];
+        if b == p {
+            sum_roc1 += (prev - xb).abs();
+            prev_kama = prev;
+        } else {
+            sum_roc1 -= (x[b - p - 1] - back_p).abs();
+            sum_roc1 += (xb - prev).abs();
+        }
+        let scale = xb.abs().max(back_p.abs()).max(prev.abs()).max(prev_kama.abs());
+        if sum_roc1 < 1e-12 * scale * pf {
+            let mut s = 0.0;
+            let mut pv = back_p;
+            for &v in &x[b + 1 - p..b] {
+                s += (v - pv).abs();
+                pv = v;
+            }
+            s += (xb - pv).abs();
+            sum_roc1 = s;
+        }
+        let period_roc = xb - back_p;
+        let mut t = if sum_roc1 <= period_roc || is_zero(sum_roc1) {
+            1.0
+        } else {
+            (period_roc / sum_roc1).abs()
+        };
+        t = (t * const_diff) + KAMA_CONST_MAX;
+        let sc = t * t;
+        prev_kama = ((xb - prev_kama) * sc) + prev_kama;
+        out[b] = prev_kama;
+    }
+}
+
+fn linreg(x: &[f64], p: usize, slope: bool, bad: &Bad, out: &mut [f64]) {
+    let n = x.len();
+    nan_fill(out, p - 1);
+    for &v in x {
+        chk(bad, v);
+    }
+    if n < p {
+        return;
+    }
+    let pf = p as f64;
+    let sum_x = pf * (pf - 1.0) * 0.5;
+    let pu = p as u128;
+    let sum_x_sqr = ((pu * (pu - 1) * (2 * pu - 1)) / 6) as f64;
+    let divisor = sum_x * sum_x - pf * sum_x_sqr;
+    let exact = |t: usize| -> (f64, f64) {
+        let (mut sy, mut sxy) = (0.0, 0.0);
+        let mut i = p;
+        while i != 0 {
+            i -= 1;
+            let v = x[t - i];
+            sy += v;
+            sxy += (i as f64) * v;
+        }
+        (sy, sxy)
+    };
+    let (mut sum_y, mut sum_xy) = exact(p - 1);
+    let mut since = 0usize;
+    for t in p - 1..n {
+        if t >= p {
+            let y = x[t];
+            let old = x[t - p];
+            sum_xy = sum_xy + sum_y - pf * old;
+            sum_y = sum_y + y - old;
+            since += 1;
+            if since >= 64 {
+                let e = exact(t);
+                sum_y = e.0;
+                sum_xy = e.1;
+                since = 0;
+            }
+        }
+        let m = (pf * sum_xy - sum_x * sum_y) / divisor;
+        out[t] = if slope {
+            m
+        } else {
+            let b = (sum_y - m * sum_x) / pf;
+            b + m * (pf - 1.0)
+        };
+    }
+}
+
+/// The directional movement family for period > 1 (modes as in `Dmi`).
+fn dmi(c: &Cols<'_>, p: usize, mode: u8, bad: &Bad, out: &mut [f64]) {
+    let n = c.n;
+    out.fill(f64::NAN);
+    if n == 0 {
+        return;
+    }
+    chk(bad, c.h[0]);
+    chk(bad, c.l[0]);
+    if mode > 1 {
+        chk(bad, c.c[0]);
+    }
+    let pf = p as f64;
+    let dm_only = mode <= 1;
+    let (mut prev_h, mut prev_l, mut prev_c) = (c.h[0], c.l[0], c.c[0]);
+    let (mut pdm, mut mdm, mut tr) = (0.0, 0.0, 0.0);
+    let (mut last_dx, mut sum_dx, mut adx) = (0.0, 0.0, 0.0);
+    let c1 = (pf - 1.0) / pf;
+    let mut hist = vec![0.0; p - 1];
+    let (mut hpos, mut hlen) = (0usize, 0usize);
+    let dx_value = |pdm: f64, mdm: f64, tr: f64| -> Option<f64> {
+        if is_zero(tr) {
+            return None;
+        }
+        let minus = 100.0 * (mdm / tr);
+        let plus = 100.0 * (pdm / tr);
+        let s = minus + plus;
+        if is_zero(s) {
+            return None;
+        }
+        Some(100.0 * ((minus - plus).abs() / s))
+    };
+    for m in 1..n {
+        let (h, l) = (chk(bad, c.h[m]), chk(bad, c.l[m]));
+        let cl = if mode > 1 { chk(bad, c.c[m]) } else { c.c[m] };
+        let diff_p = h - prev_h;
+        prev_h = h;
+        let diff_m = prev_l - l;
+        prev_l = l;
+        // Branch-free selection of the one-bar movements (same values as
+        // the state machine's if / else-if).
+        let minus = (diff_m > 0.0) & (diff_p < diff_m);
+        let plus = !minus & (diff_p > 0.0) & (diff_p > diff_m);
+        let dm_m = if minus { diff_m } else { 0.0 };
+        let dm_p = if plus { diff_p } else { 0.0 };
+        if m < p {
+            if minus {
+                mdm += diff_m;
+            } else if plus {
+                pdm += diff_p;
+            }
+            if !dm_only {
+                tr += true_range(h, l, prev_c);
+                prev_c = cl;
+            }
+            if dm_only && m == p - 1 {
+                out[m] = if mode == 0 { pdm } else { mdm };
+            }
+            continue;
+        }
+        mdm = mdm * c1 + dm_m;
+        pdm = pdm * c1 + dm_p;
+        if dm_only {
+            out[m] = if mode == 0 { pdm } else { mdm };
+            continue;
+        }
+        let t1 = true_range(h, l, prev_c);
+        tr = tr * c1 + t1;
+        prev_c = cl;
+        match mode {
+            2 | 3 => {
+                let dm = if mode == 2 { pdm } else { mdm };
+                out[m] = if !is_zero(tr) { 100.0 * (dm / tr) } else { 0.0 };
+            }
+            4 => {
+                let v = match dx_value(pdm, mdm, tr) {
+                    Some(v) => v,
+                    None => {
+                        if m == p {
+                            0.0
+                        } else {
+                            last_dx
+                        }
+                    }
+                };
+                last_dx = v;
+                out[m] = v;
+            }
+            _ => {
+                // ADX (mode 5) and ADXR (mode 6)
+                let a;
+                if m < 2 * p {
+                    if let Some(dx) = dx_value(pdm, mdm, tr) {
+                        sum_dx += dx;
+                    }
+                    if m < 2 * p - 1 {
+                        continue;
+                    }
+                    adx = sum_dx / pf;
+                    a = adx;
+                } else {
+                    if let Some(dx) = dx_value(pdm, mdm, tr) {
+                        adx = adx * ((pf - 1.0) / pf) + dx * (1.0 / pf);
+                    }
+                    a = adx;
+                }
+                if mode == 5 {
+                    out[m] = a;
+                } else {
+                    let full = hlen == p - 1;
+                    let old = hist[hpos];
+                    hist[hpos] = a;
+                    hpos += 1;
+                    if hpos == p - 1 {
+                        hpos = 0;
+                    }
+                    if hlen < p - 1 {
+                        hlen += 1;
+                    }
+                    if full {
+                        out[m] = (a + old) / 2.0;
+                    }
+                }
+            }
+        }
     }
 }

@@ -424,7 +424,7 @@ impl Trima {
 /// Kaufman adaptive moving average (fast 2, slow 30, as TA-Lib).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Kama {
-    p: usize,
+    pub p: usize,
     n: usize,
     ring: Ring,
     sum_roc1: f64,
@@ -433,7 +433,7 @@ pub struct Kama {
     trailing: f64,
 }
 
-const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
+pub const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
 
 impl Kama {
     pub fn new(p: usize) -> Self {
