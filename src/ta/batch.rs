@@ -184,7 +184,52 @@ fn clean_span<K: Kernel>(k: &mut K, c: &Cols<'_>, out: &mut OutRows<'_>, i: usiz
     }
 }
 
+/// True when the CPU has fused multiply-add instructions: the loops are
+/// then compiled with them (the kernels use `mul_add`, which is exactly
+/// rounded either way, so results do not depend on this).
+pub fn has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *FMA.get_or_init(|| std::arch::is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
+    }
+}
+
 fn run_typed<K: Kernel + Clone>(
+    k: &mut K,
+    mask: u8,
+    cols: &Cols<'_>,
+    out: &mut OutRows<'_>,
+    cancelled: &dyn Fn() -> bool,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: the CPU supports FMA (checked above).
+        return unsafe { run_typed_fma(k, mask, cols, out, cancelled) };
+    }
+    run_typed_body(k, mask, cols, out, cancelled)
+}
+
+/// # Safety
+/// The CPU must support FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn run_typed_fma<K: Kernel + Clone>(
+    k: &mut K,
+    mask: u8,
+    cols: &Cols<'_>,
+    out: &mut OutRows<'_>,
+    cancelled: &dyn Fn() -> bool,
+) -> bool {
+    run_typed_body(k, mask, cols, out, cancelled)
+}
+
+#[inline(always)]
+fn run_typed_body<K: Kernel + Clone>(
     k: &mut K,
     mask: u8,
     cols: &Cols<'_>,

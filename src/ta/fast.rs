@@ -35,7 +35,7 @@ fn pick<const MAX: bool>(a: f64, b: f64) -> f64 {
 /// block and a running prefix extreme of the current one; O(1) per value,
 /// branch-free, O(p) memory).
 #[inline(always)]
-fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &Bad, mut f: impl FnMut(usize, f64)) {
+fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usize, f64)) {
     let n = x.len();
     if n < p || p == 0 {
         return;
@@ -79,7 +79,7 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &Bad, mut f: impl FnMut(us
 
 /// Two sliding extremes at once (highest of `hi`, lowest of `lo`).
 #[inline(always)]
-fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &Bad, mut f: impl FnMut(usize, f64, f64)) {
+fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usize, f64, f64)) {
     let n = hi.len().min(lo.len());
     if n < p || p == 0 {
         return;
@@ -122,7 +122,8 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &Bad, mut f: impl FnMut(usize
     }
 }
 
-fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &mut bool, out: &mut [f64]) {
     if max {
         rolling::<true>(x, p, bad, |i, v| out[i] = v)
     } else {
@@ -133,22 +134,41 @@ fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &Bad, out: &mut [f64]) {
 /// Runs `k` with a specialised loop if it has one; false otherwise. `cols`
 /// and `rows` start at the first bar (no NaN anywhere in the used inputs).
 pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
-    let bad = std::cell::Cell::new(false);
-    let done = run_inner(k, cols, rows, &bad);
-    done.then(|| bad.get())
+    #[cfg(target_arch = "x86_64")]
+    if super::batch::has_fma() {
+        // SAFETY: the CPU supports FMA (checked above).
+        return unsafe { run_fma(k, cols, rows) };
+    }
+    run_local(k, cols, rows)
+}
+
+/// # Safety
+/// The CPU must support FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn run_fma(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
+    run_local(k, cols, rows)
+}
+
+/// The NaN flag is a local of this (inlined) frame, so the loops keep it in
+/// a register.
+#[inline(always)]
+fn run_local(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
+    let mut bad = false;
+    let done = run_inner(k, cols, rows, &mut bad);
+    done.then_some(bad)
 }
 
 /// Marks `bad` when `v` is NaN (the loops read each input once; this
 /// replaces a separate pass over the data).
 #[inline(always)]
-fn chk(bad: &Bad, v: f64) -> f64 {
-    bad.set(bad.get() | v.is_nan());
+fn chk(bad: &mut bool, v: f64) -> f64 {
+    *bad |= v.is_nan();
     v
 }
 
-type Bad = std::cell::Cell<bool>;
-
-fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> bool {
+#[inline(always)]
+fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool) -> bool {
     let n = cols.n;
     match k {
         AnyK::Ma(m) => match &m.ma {
@@ -202,7 +222,11 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
             let (mut ad, mut fast, mut slow) = (0.0, 0.0, 0.0);
             nan_fill(out, a.lookback);
             for i in 0..n {
-                let (h, l, c) = (chk(bad, cols.h[i]), chk(bad, cols.l[i]), chk(bad, cols.c[i]));
+                let (h, l, c) = (
+                    chk(bad, cols.h[i]),
+                    chk(bad, cols.l[i]),
+                    chk(bad, cols.c[i]),
+                );
                 let v = chk(bad, cols.v[i]);
                 let t = h - l;
                 if t > 0.0 {
@@ -212,8 +236,8 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
                     fast = ad;
                     slow = ad;
                 } else {
-                    fast = (fk * ad) + ((1.0 - fk) * fast);
-                    slow = (sk * ad) + ((1.0 - sk) * slow);
+                    fast = (1.0 - fk).mul_add(fast, fk * ad);
+                    slow = (1.0 - sk).mul_add(slow, sk * ad);
                 }
                 if i >= a.lookback {
                     out[i] = fast - slow;
@@ -342,7 +366,8 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &Bad) -> b
     }
 }
 
-fn sum(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn sum(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     if n < p {
@@ -359,11 +384,13 @@ fn sum(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
     }
 }
 
+#[inline(always)]
 fn s_period_sma(s: &super::ma::Sma) -> usize {
     s.period()
 }
 
-fn sma(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn sma(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     if n < p {
@@ -383,7 +410,8 @@ fn sma(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
 
 /// SMA of an SMA in one pass; the same sums, in the same order, as two
 /// chained running SMAs.
-fn trima(x: &[f64], n1: usize, n2: usize, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn trima(x: &[f64], n1: usize, n2: usize, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     let lb = n1 + n2 - 2;
     nan_fill(out, lb);
@@ -417,7 +445,8 @@ fn trima(x: &[f64], n1: usize, n2: usize, bad: &Bad, out: &mut [f64]) {
     }
 }
 
-fn wma(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn wma(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     if n < p {
@@ -442,14 +471,15 @@ fn wma(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
     }
 }
 
-fn lag(x: &[f64], l: &Lag, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn lag(x: &[f64], l: &Lag, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     let p = l.p;
     nan_fill(out, p);
     if n <= p {
         return;
     }
-    bad.set(bad.get() | x.iter().fold(false, |a, v| a | v.is_nan()));
+    *bad |= x.iter().fold(false, |a, v| a | v.is_nan());
     match l.mode {
         0 => {
             for i in p..n {
@@ -475,7 +505,8 @@ fn lag(x: &[f64], l: &Lag, bad: &Bad, out: &mut [f64]) {
     }
 }
 
-fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     let n = c.n;
     if n == 0 {
         return;
@@ -520,12 +551,13 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &Bad, out: &mut [f64]) {
     let c2 = 1.0 / pf;
     for i in p + 1..n {
         let tr = true_range(c.h[i], c.l[i], c.c[i - 1]);
-        a = a * c1 + tr * c2;
+        a = a.mul_add(c1, tr * c2);
         out[i] = norm(a, c.c[i]);
     }
 }
 
-fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     if n == 0 {
@@ -612,12 +644,13 @@ impl RunSma {
 
 /// STOCH (slowk, slowd) or STOCHF (fastk, fastd) with SMA averages, in one
 /// pass over the data.
+#[inline(always)]
 fn stoch(
     c: &Cols<'_>,
     fk: usize,
     p1: usize,
     p2: Option<usize>,
-    bad: &Bad,
+    bad: &mut bool,
     rows: &mut [&mut [f64]],
 ) -> bool {
     let [r0, r1] = rows else { return false };
@@ -657,7 +690,8 @@ fn stoch(
 
 /// BBANDS with an SMA middle band: the SMA's running sum and the anchored
 /// variance of `var`, fused.
-fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &Bad, rows: &mut [&mut [f64]]) {
+#[inline(always)]
+fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut [&mut [f64]]) {
     let [ru, rm, rl] = rows else { return };
     let n = x.len();
     nan_fill(ru, p - 1);
@@ -715,7 +749,8 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &Bad, rows: &mut [&mut
     }
 }
 
-fn kama(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     use super::ma::KAMA_CONST_MAX;
     let n = x.len();
     nan_fill(out, p);
@@ -743,7 +778,11 @@ fn kama(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
             sum_roc1 -= (x[b - p - 1] - back_p).abs();
             sum_roc1 += (xb - prev).abs();
         }
-        let scale = xb.abs().max(back_p.abs()).max(prev.abs()).max(prev_kama.abs());
+        let scale = xb
+            .abs()
+            .max(back_p.abs())
+            .max(prev.abs())
+            .max(prev_kama.abs());
         if sum_roc1 < 1e-12 * scale * pf {
             let mut s = 0.0;
             let mut pv = back_p;
@@ -762,12 +801,13 @@ fn kama(x: &[f64], p: usize, bad: &Bad, out: &mut [f64]) {
         };
         t = (t * const_diff) + KAMA_CONST_MAX;
         let sc = t * t;
-        prev_kama = ((xb - prev_kama) * sc) + prev_kama;
+        prev_kama = (xb - prev_kama).mul_add(sc, prev_kama);
         out[b] = prev_kama;
     }
 }
 
-fn linreg(x: &[f64], p: usize, slope: bool, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn linreg(x: &[f64], p: usize, slope: bool, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
     for &v in x {
@@ -819,7 +859,8 @@ fn linreg(x: &[f64], p: usize, slope: bool, bad: &Bad, out: &mut [f64]) {
 }
 
 /// The directional movement family for period > 1 (modes as in `Dmi`).
-fn dmi(c: &Cols<'_>, p: usize, mode: u8, bad: &Bad, out: &mut [f64]) {
+#[inline(always)]
+fn dmi(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     let n = c.n;
     out.fill(f64::NAN);
     if n == 0 {
@@ -878,14 +919,14 @@ fn dmi(c: &Cols<'_>, p: usize, mode: u8, bad: &Bad, out: &mut [f64]) {
             }
             continue;
         }
-        mdm = mdm * c1 + dm_m;
-        pdm = pdm * c1 + dm_p;
+        mdm = mdm.mul_add(c1, dm_m);
+        pdm = pdm.mul_add(c1, dm_p);
         if dm_only {
             out[m] = if mode == 0 { pdm } else { mdm };
             continue;
         }
         let t1 = true_range(h, l, prev_c);
-        tr = tr * c1 + t1;
+        tr = tr.mul_add(c1, t1);
         prev_c = cl;
         match mode {
             2 | 3 => {
@@ -920,7 +961,7 @@ fn dmi(c: &Cols<'_>, p: usize, mode: u8, bad: &Bad, out: &mut [f64]) {
                     a = adx;
                 } else {
                     if let Some(dx) = dx_value(pdm, mdm, tr) {
-                        adx = adx * ((pf - 1.0) / pf) + dx * (1.0 / pf);
+                        adx = adx.mul_add((pf - 1.0) / pf, dx * (1.0 / pf));
                     }
                     a = adx;
                 }

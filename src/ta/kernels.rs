@@ -209,6 +209,7 @@ impl Sar {
 }
 
 impl Kernel for Sar {
+    #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         if self.n == 0 {
             self.first_h = b.h;
@@ -413,8 +414,8 @@ impl Rsi {
         let c1 = (pf - 1.0) / pf;
         let c2 = 1.0 / pf;
         let (g, l) = if d < 0.0 { (0.0, -d) } else { (d, 0.0) };
-        self.gain = self.gain * c1 + g * c2;
-        self.loss = self.loss * c1 + l * c2;
+        self.gain = self.gain.mul_add(c1, g * c2);
+        self.loss = self.loss.mul_add(c1, l * c2);
         Some(self.value())
     }
 }
@@ -713,13 +714,16 @@ impl Dmi {
             return Some(self.adx);
         }
         if let Some(dx) = self.dx_value() {
-            self.adx = self.adx * ((self.pf - 1.0) / self.pf) + dx * (1.0 / self.pf);
+            self.adx = self
+                .adx
+                .mul_add((self.pf - 1.0) / self.pf, dx * (1.0 / self.pf));
         }
         Some(self.adx)
     }
 }
 
 impl Kernel for Dmi {
+    #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let (h, l, c) = (b.h, b.l, b.c);
         if self.n == 0 {
@@ -801,13 +805,13 @@ impl Kernel for Dmi {
         } else if diff_p > 0.0 && diff_p > diff_m {
             dm_p = diff_p;
         }
-        self.mdm = self.mdm * c1 + dm_m;
-        self.pdm = self.pdm * c1 + dm_p;
+        self.mdm = self.mdm.mul_add(c1, dm_m);
+        self.pdm = self.pdm.mul_add(c1, dm_p);
         if dm_only {
             return Some(o1(if self.mode == 0 { self.pdm } else { self.mdm }));
         }
         let tr = true_range(h, l, self.prev_c);
-        self.tr = self.tr * c1 + tr;
+        self.tr = self.tr.mul_add(c1, tr);
         self.prev_c = c;
         match self.mode {
             2 | 3 => {
@@ -856,6 +860,7 @@ pub struct Cci {
 }
 
 impl Kernel for Cci {
+    #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let last = (b.h + b.l + b.c) / 3.0;
         self.buf[self.idx] = last;
@@ -898,6 +903,7 @@ pub struct Mfi {
 }
 
 impl Kernel for Mfi {
+    #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let tp = (b.h + b.l + b.c) / 3.0;
         if self.n == 0 {
@@ -1040,6 +1046,7 @@ pub struct Ultosc {
 }
 
 impl Kernel for Ultosc {
+    #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         if self.n == 0 {
             self.prev_c = b.c;
@@ -1173,7 +1180,7 @@ impl Kernel for Atr {
             self.atr = self.sma.push(tr)?;
         } else {
             let pf = self.p as f64;
-            self.atr = self.atr * ((pf - 1.0) / pf) + tr * (1.0 / pf);
+            self.atr = self.atr.mul_add((pf - 1.0) / pf, tr * (1.0 / pf));
         }
         Some(o1(if self.mode == 2 {
             if !is_zero(b.c) {
@@ -1253,8 +1260,8 @@ impl Kernel for Adosc {
             self.fast = self.ad;
             self.slow = self.ad;
         } else {
-            self.fast = (self.fk * self.ad) + ((1.0 - self.fk) * self.fast);
-            self.slow = (self.sk * self.ad) + ((1.0 - self.sk) * self.slow);
+            self.fast = (1.0 - self.fk).mul_add(self.fast, self.fk * self.ad);
+            self.slow = (1.0 - self.sk).mul_add(self.slow, self.sk * self.ad);
         }
         let m = self.n;
         self.n += 1;

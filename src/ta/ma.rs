@@ -291,7 +291,9 @@ impl Ema {
             self.prev /= self.p as f64;
             return Some(self.prev);
         }
-        self.prev = ((x - self.prev) * self.k) + self.prev;
+        // Fused multiply-add (exactly rounded everywhere; TA-Lib 0.8 builds
+        // with FMA too): (x - prev) * k + prev.
+        self.prev = (x - self.prev).mul_add(self.k, self.prev);
         Some(self.prev)
     }
 }
@@ -504,7 +506,7 @@ impl Kama {
         let period_roc = x - back_p;
         self.trailing = back_p;
         let sc = self.smooth(period_roc);
-        self.prev_kama = ((x - self.prev_kama) * sc) + self.prev_kama;
+        self.prev_kama = (x - self.prev_kama).mul_add(sc, self.prev_kama);
         self.prev = x;
         self.ring.push(x);
         Some(self.prev_kama)
@@ -548,9 +550,9 @@ impl T3 {
     #[inline(always)]
     fn update(&mut self, x: f64, upto: usize) {
         let (k, omk) = (self.k, self.omk);
-        self.e[0] = (k * x) + (omk * self.e[0]);
+        self.e[0] = omk.mul_add(self.e[0], k * x);
         for j in 1..upto {
-            self.e[j] = (k * self.e[j - 1]) + (omk * self.e[j]);
+            self.e[j] = omk.mul_add(self.e[j], k * self.e[j - 1]);
         }
     }
 
