@@ -430,3 +430,23 @@ def test_property_random_shapes_dtypes_params():
 
 def test_threads_follow_configure():
     assert ta.compute_threads() >= 1
+
+
+def test_result_buffers_are_recycled_and_stay_valid():
+    x = ohlcv(50_000)["close"]
+    prev, _ = ta.buffer_pool()
+    try:
+        a = ta.SMA(x, 10)
+        keep = a.copy()
+        del a
+        _, held = ta.buffer_pool()
+        assert held >= 50_000 * 8  # the freed result went back to the pool
+        b = ta.EMA(x, 10)  # reuses it
+        c = ta.SMA(x, 10)  # a fresh buffer: b still holds the recycled one
+        assert np.array_equal(c, keep, equal_nan=True)
+        assert np.array_equal(b, ta.EMA(x.copy(), 10), equal_nan=True)
+        assert ta.buffer_pool(0)[0] == prev and ta.buffer_pool()[1] == 0
+        with pytest.raises(ferrotick.IndicatorInputError, match="limit_bytes"):
+            ta.buffer_pool(-1)
+    finally:
+        ta.buffer_pool(prev)

@@ -249,6 +249,10 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             dmi(cols, d.p, d.mode, bad, &mut *rows[0]);
             true
         }
+        AnyK::Ultosc(u) => {
+            ultosc(cols, u.p, bad, &mut *rows[0]);
+            true
+        }
         AnyK::Sum(su) => {
             sum(cols.c, su.s.period(), bad, &mut *rows[0]);
             true
@@ -479,12 +483,15 @@ fn lag(x: &[f64], l: &Lag, bad: &mut bool, out: &mut [f64]) {
     if n <= p {
         return;
     }
-    *bad |= x.iter().fold(false, |a, v| a | v.is_nan());
+    let mut nan = x[..p].iter().fold(false, |a, v| a | v.is_nan());
     match l.mode {
         0 => {
-            for i in p..n {
-                out[i] = x[i] - x[i - p];
+            for ((o, &a), &b) in out[p..].iter_mut().zip(&x[p..]).zip(&x[..n - p]) {
+                *o = a - b;
+                nan |= a.is_nan();
             }
+            *bad |= nan;
+            return;
         }
         1 => {
             for i in p..n {
@@ -503,6 +510,7 @@ fn lag(x: &[f64], l: &Lag, bad: &mut bool, out: &mut [f64]) {
             }
         }
     }
+    *bad |= nan | x[p..].iter().fold(false, |a, v| a | v.is_nan());
 }
 
 #[inline(always)]
@@ -591,14 +599,14 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f
         let o = x[i + 1 - p] - k;
         s1 -= o;
         s2 -= o * o;
-        let r = m2 - m1 * m1;
-        out[i] = if !stddev {
-            r
-        } else if r > 0.0 {
-            r.sqrt() * dev
-        } else {
-            0.0
-        };
+        out[i] = m2 - m1 * m1;
+    }
+    if stddev && n >= p {
+        // A separate pass vectorises the square roots (same operations).
+        for o in out[p - 1..n].iter_mut() {
+            let r = *o;
+            *o = if r > 0.0 { r.sqrt() * dev } else { 0.0 };
+        }
     }
 }
 
@@ -985,4 +993,53 @@ fn dmi(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
             }
         }
     }
+}
+
+/// ULTOSC over sorted periods `p` (shortest first), as `Ultosc` computes it.
+#[inline(always)]
+fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
+    let n = c.n;
+    let longest = p[2];
+    nan_fill(out, longest);
+    if n == 0 {
+        return;
+    }
+    let (h, l, cl) = (c.h, c.l, c.c);
+    let mut nan = cl[0].is_nan();
+    let term = |m: usize| -> (f64, f64) {
+        let pc = cl[m - 1];
+        let true_low = if l[m] < pc { l[m] } else { pc };
+        (cl[m] - true_low, true_range(h[m], l[m], pc))
+    };
+    let (mut sa, mut sb) = ([0.0f64; 3], [0.0f64; 3]);
+    for m in 1..n {
+        nan |= h[m].is_nan() | l[m].is_nan() | cl[m].is_nan();
+        let (a, b) = term(m);
+        for j in 0..3 {
+            if m + p[j] > longest {
+                sa[j] += a;
+                sb[j] += b;
+            }
+        }
+        if m < longest {
+            continue;
+        }
+        let mut o = 0.0;
+        if !is_zero(sb[0]) {
+            o += 4.0 * (sa[0] / sb[0]);
+        }
+        if !is_zero(sb[1]) {
+            o += 2.0 * (sa[1] / sb[1]);
+        }
+        if !is_zero(sb[2]) {
+            o += sa[2] / sb[2];
+        }
+        for j in 0..3 {
+            let (a, b) = term(m + 1 - p[j]);
+            sa[j] -= a;
+            sb[j] -= b;
+        }
+        out[m] = 100.0 * (o / 7.0);
+    }
+    *bad |= nan;
 }

@@ -19,6 +19,20 @@ fn input_err(msg: impl Into<String>) -> PyErr {
     FtError::new(ErrorKind::IndicatorInput, msg).into()
 }
 
+/// Runs kernel code, turning a panic (a bug: inputs are validated first)
+/// into a FerrotickError instead of unwinding into Python or the pool.
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, FtError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        FtError::new(
+            ErrorKind::Ferrotick,
+            format!(
+                "{what}: internal error: {}",
+                crate::runtime::panic_message(p)
+            ),
+        )
+    })
+}
+
 fn find_spec(name: &str) -> PyResult<&'static Spec> {
     registry::spec(name).ok_or_else(|| input_err(format!("unknown indicator {name:?}")))
 }
@@ -137,11 +151,13 @@ fn ta_run<'py>(
         .collect();
     let mask = registry::mask(spec);
     py.detach(|| {
-        let cols = Cols::new(&slices);
-        let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
-        let mut out = OutRows { rows };
-        batch::run_fresh(&mut k, mask, &cols, &mut out, &|| false);
-    });
+        guarded(spec.name, || {
+            let cols = Cols::new(&slices);
+            let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+            let mut out = OutRows { rows };
+            batch::run_fresh(&mut k, mask, &cols, &mut out, &|| false);
+        })
+    })?;
     let outs: Vec<Bound<'py, PyArray1<f64>>> = bufs
         .into_iter()
         .map(|b| super::pool::array1(py, b))
@@ -189,11 +205,18 @@ fn ta_run_async<'py>(
     let cancel = completer.cancel_flag();
     pool.spawn(move || {
         let mut bufs: Vec<Vec<f64>> = (0..nout).map(|_| super::pool::take(n)).collect();
-        let done = {
+        let done = guarded(spec.name, || {
             let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
             let mut out = OutRows { rows };
             let c = series.cols();
             batch::run_fresh(&mut k, mask, &c, &mut out, &|| cancel.is_set())
+        });
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                completer.complete(Err(e));
+                return;
+            }
         };
         if !done {
             completer.complete(Err(FtError::new(ErrorKind::Ferrotick, "cancelled")));
@@ -488,7 +511,11 @@ fn ta_batch<'py>(
             .collect(),
     };
     let pool = batch::pool()?;
-    py.detach(|| pool.install(|| run_plan(&mut plan, &ptrs, &offsets, &|| false)));
+    py.detach(|| {
+        guarded("batch", || {
+            pool.install(|| run_plan(&mut plan, &ptrs, &offsets, &|| false))
+        })
+    })?;
     drop(inputs);
     assemble(py, bufs, &lens, equal)
 }
@@ -593,7 +620,16 @@ fn ta_batch_async<'py>(
             .iter_mut()
             .map(|outs| outs.iter_mut().map(|b| RowPtr(b.as_mut_ptr())).collect())
             .collect();
-        let ok = pool2.install(|| run_plan(&mut plan, &ptrs, &offsets, &|| cancel.is_set()));
+        let ok = guarded("batch", || {
+            pool2.install(|| run_plan(&mut plan, &ptrs, &offsets, &|| cancel.is_set()))
+        });
+        let ok = match ok {
+            Ok(v) => v,
+            Err(e) => {
+                completer.complete(Err(e));
+                return;
+            }
+        };
         if !ok {
             completer.complete(Err(FtError::new(ErrorKind::Ferrotick, "cancelled")));
             return;
@@ -799,11 +835,14 @@ impl Stream {
         }
         let mask = registry::mask(self.spec);
         let k = &mut self.k;
+        let name = self.spec.name;
         py.detach(|| {
-            let cols = Cols::new(&slices);
-            let mut out = OutRows { rows };
-            batch::run(k, mask, &cols, &mut out, &|| false);
-        });
+            guarded(name, || {
+                let cols = Cols::new(&slices);
+                let mut out = OutRows { rows };
+                batch::run(k, mask, &cols, &mut out, &|| false);
+            })
+        })?;
         // Bookkeeping from the outputs: the last non-NaN row is the value.
         let nout = self.spec.outputs.len();
         for i in (0..n).rev() {

@@ -51,6 +51,15 @@ def lookback(name: str, **params: Any) -> int:
     return int(_core.ta_lookback(spec["name"], params_of(spec["name"], list(values.values()))))
 
 
+def buffer_pool(limit_bytes: int | None = None) -> tuple[int, int]:
+    """Result buffers kept for reuse after Python frees them (default 1 GiB;
+    0 turns recycling off). Returns (previous limit, bytes held now)."""
+    if limit_bytes is not None and (isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes < 0):
+        raise IndicatorInputError(f"buffer_pool: limit_bytes must be a non-negative integer, got {limit_bytes!r}")
+    prev, held = _core.ta_buffer_pool(limit_bytes)
+    return int(prev), int(held)
+
+
 def compute_threads() -> int:
     """Threads of the compute pool (``configure(compute_threads=...)``)."""
     return int(_core.ta_pool_threads())
@@ -67,6 +76,7 @@ __all__ = [
     "MA_Type",
     "batch",
     "batch_async",
+    "buffer_pool",
     "compute_threads",
     "get_functions",
     "lookback",
