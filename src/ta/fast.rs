@@ -33,48 +33,61 @@ fn pick<const MAX: bool>(a: f64, b: f64) -> f64 {
 /// Calls `f(i, max_or_min)` for every window of `p` values ending at
 /// `i >= p - 1` (van Herk / Gil-Werman: the suffix extremes of the previous
 /// block and a running prefix extreme of the current one; O(1) per value,
-/// branch-free, O(p) memory).
+/// branch-free, O(p) memory). The prefix of a block and its suffix (for the
+/// next block) are two independent chains computed in the same loop.
 #[inline(always)]
 fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usize, f64)) {
     let n = x.len();
     if n < p || p == 0 {
+        *bad |= x.iter().fold(false, |a, v| a | v.is_nan());
         return;
     }
-    let mut suffix = vec![0.0; p];
-    let mut start = 0;
+    let mut prev_suf = vec![0.0f64; p];
+    let mut cur_suf = vec![0.0f64; p];
+    let mut nan = false;
+    {
+        let block = &x[..p];
+        let (mut m, mut sx) = (block[0], block[p - 1]);
+        for j in 0..p {
+            m = pick::<MAX>(m, block[j]);
+            let jj = p - 1 - j;
+            sx = pick::<MAX>(block[jj], sx);
+            prev_suf[jj] = sx;
+            nan |= block[j].is_nan();
+        }
+        f(p - 1, m);
+    }
+    let mut start = p;
     while start < n {
         let end = (start + p).min(n);
         let block = &x[start..end];
-        if start == 0 {
-            // The first window is exactly the first block.
-            let mut m = chk(bad, block[0]);
-            for &v in &block[1..] {
-                m = pick::<MAX>(m, chk(bad, v));
-            }
-            f(p - 1, m);
-        } else {
-            let mut m = block[0];
-            for (j, &v) in block.iter().enumerate() {
-                m = pick::<MAX>(m, chk(bad, v));
-                // Window ending at start + j begins at start + j + 1 - p,
-                // which is index j + 1 of the previous block's suffixes.
+        let mut m = block[0];
+        if end - start == p {
+            let mut sx = block[p - 1];
+            for j in 0..p {
+                m = pick::<MAX>(m, block[j]);
+                let jj = p - 1 - j;
+                sx = pick::<MAX>(block[jj], sx);
+                cur_suf[jj] = sx;
+                nan |= block[j].is_nan();
                 let w = if j + 1 < p {
-                    pick::<MAX>(suffix[j + 1], m)
+                    pick::<MAX>(prev_suf[j + 1], m)
                 } else {
                     m
                 };
                 f(start + j, w);
             }
-        }
-        if end - start == p {
-            let mut m = block[p - 1];
-            for j in (0..p).rev() {
-                m = pick::<MAX>(block[j], m);
-                suffix[j] = m;
+            std::mem::swap(&mut prev_suf, &mut cur_suf);
+        } else {
+            for (j, &v) in block.iter().enumerate() {
+                m = pick::<MAX>(m, v);
+                nan |= v.is_nan();
+                f(start + j, pick::<MAX>(prev_suf[j + 1], m));
             }
         }
         start = end;
     }
+    *bad |= nan;
 }
 
 /// Two sliding extremes at once (highest of `hi`, lowest of `lo`).
@@ -82,47 +95,65 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnM
 fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usize, f64, f64)) {
     let n = hi.len().min(lo.len());
     if n < p || p == 0 {
+        *bad |= hi.iter().chain(lo).fold(false, |a, v| a | v.is_nan());
         return;
     }
-    let mut sh = vec![0.0f64; p];
-    let mut sl = vec![0.0f64; p];
-    let mut start = 0;
+    let (mut ph, mut pl) = (vec![0.0f64; p], vec![0.0f64; p]);
+    let (mut ch, mut cl) = (vec![0.0f64; p], vec![0.0f64; p]);
+    let mut nan = false;
+    {
+        let (bh, bl) = (&hi[..p], &lo[..p]);
+        let (mut a, mut b) = (bh[0], bl[0]);
+        let (mut sa, mut sb) = (bh[p - 1], bl[p - 1]);
+        for j in 0..p {
+            a = a.max(bh[j]);
+            b = b.min(bl[j]);
+            let jj = p - 1 - j;
+            sa = bh[jj].max(sa);
+            sb = bl[jj].min(sb);
+            ph[jj] = sa;
+            pl[jj] = sb;
+            nan |= bh[j].is_nan() | bl[j].is_nan();
+        }
+        f(p - 1, a, b);
+    }
+    let mut start = p;
     while start < n {
         let end = (start + p).min(n);
         let (bh, bl) = (&hi[start..end], &lo[start..end]);
-        if start == 0 {
-            let (mut a, mut b) = (chk(bad, bh[0]), chk(bad, bl[0]));
-            for j in 1..bh.len() {
-                a = a.max(chk(bad, bh[j]));
-                b = b.min(chk(bad, bl[j]));
-            }
-            f(p - 1, a, b);
-        } else {
-            let (mut a, mut b) = (bh[0], bl[0]);
-            for j in 0..bh.len() {
-                a = a.max(chk(bad, bh[j]));
-                b = b.min(chk(bad, bl[j]));
+        let (mut a, mut b) = (bh[0], bl[0]);
+        if end - start == p {
+            let (mut sa, mut sb) = (bh[p - 1], bl[p - 1]);
+            for j in 0..p {
+                a = a.max(bh[j]);
+                b = b.min(bl[j]);
+                let jj = p - 1 - j;
+                sa = bh[jj].max(sa);
+                sb = bl[jj].min(sb);
+                ch[jj] = sa;
+                cl[jj] = sb;
+                nan |= bh[j].is_nan() | bl[j].is_nan();
                 if j + 1 < p {
-                    f(start + j, sh[j + 1].max(a), sl[j + 1].min(b));
+                    f(start + j, ph[j + 1].max(a), pl[j + 1].min(b));
                 } else {
                     f(start + j, a, b);
                 }
             }
-        }
-        if end - start == p {
-            let (mut a, mut b) = (bh[p - 1], bl[p - 1]);
-            for j in (0..p).rev() {
-                a = bh[j].max(a);
-                b = bl[j].min(b);
-                sh[j] = a;
-                sl[j] = b;
+            std::mem::swap(&mut ph, &mut ch);
+            std::mem::swap(&mut pl, &mut cl);
+        } else {
+            for j in 0..bh.len() {
+                a = a.max(bh[j]);
+                b = b.min(bl[j]);
+                nan |= bh[j].is_nan() | bl[j].is_nan();
+                f(start + j, ph[j + 1].max(a), pl[j + 1].min(b));
             }
         }
         start = end;
     }
+    *bad |= nan;
 }
 
-#[inline(always)]
 fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &mut bool, out: &mut [f64]) {
     if max {
         rolling::<true>(x, p, bad, |i, v| out[i] = v)
@@ -178,6 +209,38 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             }
             Ma::Wma(w) => {
                 wma(cols.c, w.p, bad, &mut *rows[0]);
+                true
+            }
+            Ma::Ema(e) => {
+                let mut e = e.clone();
+                emas(cols.c, &mut [&mut e], bad, &mut *rows[0], |v| v[0]);
+                true
+            }
+            Ma::Dema(d) => {
+                let (mut a, mut b) = (d.e1.clone(), d.e2.clone());
+                emas(cols.c, &mut [&mut a, &mut b], bad, &mut *rows[0], |v| {
+                    (2.0 * v[0]) - v[1]
+                });
+                true
+            }
+            Ma::Tema(t) => {
+                let (mut a, mut b, mut c) = (t.e1.clone(), t.e2.clone(), t.e3.clone());
+                emas(
+                    cols.c,
+                    &mut [&mut a, &mut b, &mut c],
+                    bad,
+                    &mut *rows[0],
+                    |v| {
+                        let mut o = v[2];
+                        o += (3.0 * v[0]) - (3.0 * v[1]);
+                        o
+                    },
+                );
+                true
+            }
+            Ma::T3(t3) => {
+                let mut t3 = t3.clone();
+                t3.run_array(cols.c, &mut *rows[0], bad);
                 true
             }
             Ma::Kama(km) => {
@@ -278,13 +341,16 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             let out = &mut *rows[0];
             nan_fill(out, w.p - 1);
             let c = cols.c;
-            for &v in c {
-                chk(bad, v);
-            }
+            let mut cnan = c[..(w.p - 1).min(n)]
+                .iter()
+                .fold(false, |a, v| a | v.is_nan());
             rolling2(cols.h, cols.l, w.p, bad, |i, a, b| {
+                let ci = c[i];
+                cnan |= ci.is_nan();
                 let diff = (a - b) / (-100.0);
-                out[i] = if diff != 0.0 { (a - c[i]) / diff } else { 0.0 };
+                out[i] = if diff != 0.0 { (a - ci) / diff } else { 0.0 };
             });
+            *bad |= cnan;
             true
         }
         AnyK::Donchian(d) => {
@@ -520,15 +586,17 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
         return;
     }
     out[0] = f64::NAN;
-    for i in 0..n {
-        chk(bad, c.h[i]);
-        chk(bad, c.l[i]);
-        chk(bad, c.c[i]);
-    }
+    // NaN anywhere: every loop below reads h[i], l[i], c[i - 1] for all
+    // i >= 1 between them; the rest is checked here.
+    let mut nan = c.h[0].is_nan() | c.l[0].is_nan() | c.c[n - 1].is_nan();
+    let (hh, ll, cc) = (&c.h[..n], &c.l[..n], &c.c[..n]);
     if mode == 0 || p == 1 {
         for i in 1..n {
-            out[i] = true_range(c.h[i], c.l[i], c.c[i - 1]);
+            let (h, l, pc) = (hh[i], ll[i], cc[i - 1]);
+            nan |= h.is_nan() | l.is_nan() | pc.is_nan();
+            out[i] = true_range(h, l, pc);
         }
+        *bad |= nan;
         return;
     }
     nan_fill(out, p);
@@ -539,9 +607,11 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     // The first value is the SMA of the first p true ranges.
     let mut sum = 0.0;
     for i in 1..p {
-        sum += true_range(c.h[i], c.l[i], c.c[i - 1]);
+        nan |= hh[i].is_nan() | ll[i].is_nan() | cc[i - 1].is_nan();
+        sum += true_range(hh[i], ll[i], cc[i - 1]);
     }
-    sum += true_range(c.h[p], c.l[p], c.c[p - 1]);
+    nan |= hh[p].is_nan() | ll[p].is_nan() | cc[p - 1].is_nan();
+    sum += true_range(hh[p], ll[p], cc[p - 1]);
     let mut a = sum / pf;
     let norm = |a: f64, close: f64| -> f64 {
         if mode == 2 {
@@ -558,10 +628,13 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     let c1 = (pf - 1.0) / pf;
     let c2 = 1.0 / pf;
     for i in p + 1..n {
-        let tr = true_range(c.h[i], c.l[i], c.c[i - 1]);
+        let (h, l, pc) = (hh[i], ll[i], cc[i - 1]);
+        nan |= h.is_nan() | l.is_nan() | pc.is_nan();
+        let tr = true_range(h, l, pc);
         a = a.mul_add(c1, tr * c2);
-        out[i] = norm(a, c.c[i]);
+        out[i] = norm(a, cc[i]);
     }
+    *bad |= nan;
 }
 
 #[inline(always)]
@@ -666,12 +739,13 @@ fn stoch(
     r0.fill(f64::NAN);
     r1.fill(f64::NAN);
     let close = c.c;
-    for &v in close {
-        chk(bad, v);
-    }
+    let mut cnan = close[..(fk - 1).min(n)]
+        .iter()
+        .fold(false, |a, v| a | v.is_nan());
     let mut m1 = RunSma::new(p1);
     let mut m2 = p2.map(RunSma::new);
     rolling2(c.h, c.l, fk, bad, |i, hh, ll| {
+        cnan |= close[i].is_nan();
         let diff = hh - ll;
         let k = if diff != 0.0 {
             ((close[i] - ll) / diff) * 100.0
@@ -692,7 +766,7 @@ fn stoch(
             }
         }
     });
-    let _ = n;
+    *bad |= cnan;
     true
 }
 
@@ -762,14 +836,13 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     use super::ma::KAMA_CONST_MAX;
     let n = x.len();
     nan_fill(out, p);
-    for &v in x {
-        chk(bad, v);
-    }
     if n <= p {
+        *bad |= x.iter().fold(false, |a, v| a | v.is_nan());
         return;
     }
     let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
     let pf = p as f64;
+    let mut nan = x[..p].iter().fold(false, |a, v| a | v.is_nan());
     let mut sum_roc1 = 0.0;
     for b in 1..p {
         sum_roc1 += (x[b - 1] - x[b]).abs();
@@ -777,6 +850,7 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     let mut prev_kama = 0.0;
     for b in p..n {
         let xb = x[b];
+        nan |= xb.is_nan();
         let back_p = x[b - p];
         let prev = x[b - 1];
         if b == p {
@@ -812,18 +886,18 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         prev_kama = (xb - prev_kama).mul_add(sc, prev_kama);
         out[b] = prev_kama;
     }
+    *bad |= nan;
 }
 
 #[inline(always)]
 fn linreg(x: &[f64], p: usize, slope: bool, bad: &mut bool, out: &mut [f64]) {
     let n = x.len();
     nan_fill(out, p - 1);
-    for &v in x {
-        chk(bad, v);
-    }
     if n < p {
+        *bad |= x.iter().fold(false, |a, v| a | v.is_nan());
         return;
     }
+    let mut nan = x[..p].iter().fold(false, |a, v| a | v.is_nan());
     let pf = p as f64;
     let sum_x = pf * (pf - 1.0) * 0.5;
     let pu = p as u128;
@@ -845,6 +919,7 @@ fn linreg(x: &[f64], p: usize, slope: bool, bad: &mut bool, out: &mut [f64]) {
     for t in p - 1..n {
         if t >= p {
             let y = x[t];
+            nan |= y.is_nan();
             let old = x[t - p];
             sum_xy = sum_xy + sum_y - pf * old;
             sum_y = sum_y + y - old;
@@ -864,6 +939,7 @@ fn linreg(x: &[f64], p: usize, slope: bool, bad: &mut bool, out: &mut [f64]) {
             b + m * (pf - 1.0)
         };
     }
+    *bad |= nan;
 }
 
 /// The directional movement family for period > 1 (modes as in `Dmi`).
@@ -1040,6 +1116,61 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
             sb[j] -= b;
         }
         out[m] = 100.0 * (o / 7.0);
+    }
+    *bad |= nan;
+}
+
+/// A chain of EMAs (each fed the previous one's output from its first
+/// value), combined by `combine` once all are warm: EMA, DEMA, TEMA. The
+/// state machines warm up; the steady state runs on locals with the same
+/// arithmetic.
+#[inline(always)]
+fn emas<const K: usize>(
+    x: &[f64],
+    chain: &mut [&mut super::ma::Ema; K],
+    bad: &mut bool,
+    out: &mut [f64],
+    combine: impl Fn([f64; K]) -> f64,
+) {
+    let n = x.len();
+    let mut nan = false;
+    let mut i = 0;
+    // Warm-up through the state machines.
+    while i < n && !chain.iter().all(|e| e.ready()) {
+        let xv = x[i];
+        nan |= xv.is_nan();
+        let mut v = Some(xv);
+        let mut vals = [0.0; K];
+        for (j, e) in chain.iter_mut().enumerate() {
+            v = v.and_then(|u| e.push(u));
+            if let Some(u) = v {
+                vals[j] = u;
+            }
+        }
+        out[i] = if v.is_some() { combine(vals) } else { f64::NAN };
+        i += 1;
+    }
+    if i < n {
+        let mut prev = [0.0; K];
+        let mut k = [0.0; K];
+        for j in 0..K {
+            let (p, kk) = chain[j].state();
+            prev[j] = p;
+            k[j] = kk;
+        }
+        for t in i..n {
+            let xv = x[t];
+            nan |= xv.is_nan();
+            let mut u = xv;
+            for j in 0..K {
+                prev[j] = super::ma::Ema::step(prev[j], u, k[j]);
+                u = prev[j];
+            }
+            out[t] = combine(prev);
+        }
+        for j in 0..K {
+            chain[j].set_prev(prev[j]);
+        }
     }
     *bad |= nan;
 }

@@ -280,6 +280,28 @@ impl Ema {
         }
     }
 
+    /// Whether the seed (the mean of the first `p` values) is complete.
+    #[inline(always)]
+    pub fn ready(&self) -> bool {
+        self.n >= self.p
+    }
+
+    /// One step once `ready` (the same arithmetic as `push`).
+    #[inline(always)]
+    pub fn step(prev: f64, x: f64, k: f64) -> f64 {
+        (x - prev).mul_add(k, prev)
+    }
+
+    #[inline(always)]
+    pub fn state(&self) -> (f64, f64) {
+        (self.prev, self.k)
+    }
+
+    #[inline(always)]
+    pub fn set_prev(&mut self, prev: f64) {
+        self.prev = prev;
+    }
+
     #[inline(always)]
     pub fn push(&mut self, x: f64) -> Option<f64> {
         if self.n < self.p {
@@ -293,7 +315,7 @@ impl Ema {
         }
         // Fused multiply-add (exactly rounded everywhere; TA-Lib 0.8 builds
         // with FMA too): (x - prev) * k + prev.
-        self.prev = (x - self.prev).mul_add(self.k, self.prev);
+        self.prev = Ema::step(self.prev, x, self.k);
         Some(self.prev)
     }
 }
@@ -345,8 +367,8 @@ impl Wma {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Dema {
-    e1: Ema,
-    e2: Ema,
+    pub e1: Ema,
+    pub e2: Ema,
 }
 
 impl Dema {
@@ -367,9 +389,9 @@ impl Dema {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tema {
-    e1: Ema,
-    e2: Ema,
-    e3: Ema,
+    pub e1: Ema,
+    pub e2: Ema,
+    pub e3: Ema,
 }
 
 impl Tema {
@@ -569,6 +591,35 @@ impl T3 {
             }
             self.e[self.stage - 1] = self.acc / self.p as f64;
         }
+    }
+
+    /// Runs over `x` writing one output per bar (NaN while warming up):
+    /// the state machine until it is warm, then the same arithmetic on
+    /// locals.
+    #[inline(always)]
+    pub fn run_array(&mut self, x: &[f64], out: &mut [f64], nan: &mut bool) {
+        let n = x.len().min(out.len());
+        let mut i = 0;
+        while i < n && self.stage != 7 {
+            *nan |= x[i].is_nan();
+            out[i] = self.push(x[i]).unwrap_or(f64::NAN);
+            i += 1;
+        }
+        let (k, omk) = (self.k, self.omk);
+        let [c1, c2, c3, c4] = self.c;
+        let mut e = self.e;
+        for j in i..n {
+            let xv = x[j];
+            *nan |= xv.is_nan();
+            e[0] = omk.mul_add(e[0], k * xv);
+            e[1] = omk.mul_add(e[1], k * e[0]);
+            e[2] = omk.mul_add(e[2], k * e[1]);
+            e[3] = omk.mul_add(e[3], k * e[2]);
+            e[4] = omk.mul_add(e[4], k * e[3]);
+            e[5] = omk.mul_add(e[5], k * e[4]);
+            out[j] = c1 * e[5] + c2 * e[4] + c3 * e[3] + c4 * e[2];
+        }
+        self.e = e;
     }
 
     #[inline(always)]
