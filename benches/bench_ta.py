@@ -32,6 +32,26 @@ except ImportError:  # pragma: no cover
 
 TAL = "TA-Lib 0.8"
 
+try:
+    import kand
+except ImportError:  # pragma: no cover
+    kand = None
+
+# kand functions with TA-Lib's inputs followed by the period (same defaults).
+KAND = {
+    "SMA": ("sma", 30),
+    "EMA": ("ema", 30),
+    "WMA": ("wma", 30),
+    "RSI": ("rsi", 14),
+    "MOM": ("mom", 10),
+    "MAX": ("max", 30),
+    "MIN": ("min", 30),
+    "SUM": ("sum", 30),
+    "ATR": ("atr", 14),
+    "WILLR": ("willr", 14),
+    "CCI": ("cci", 14),
+}
+
 
 @functools.cache
 def _data(n: int, seed: int = 42) -> dict[str, np.ndarray]:
@@ -60,10 +80,20 @@ def _single(name: str) -> Benchmark:
         f = getattr(talib, name)
         return timed(lambda: f(*a), ops)
 
+    contenders = {"ferrotick": ours, TAL: theirs}
+    if kand is not None and name in KAND:
+        fname, period = KAND[name]
+
+        def kand_run(ops: int):
+            a = _args(name, _data(ops))
+            f = getattr(kand, fname)
+            return timed(lambda: f(*a, period), ops)
+
+        contenders["kand"] = kand_run
     return Benchmark(
         name=f"ta_{name.lower()}",
         description=f"`{name}` with default parameters over one float64 series (ops = bars).",
-        contenders={"ferrotick": ours, TAL: theirs},
+        contenders=contenders,
         ops=1_000_000,
         quick_ops=20_000,
         targets={TAL: 1.0},
