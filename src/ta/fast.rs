@@ -667,8 +667,8 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f
         if i + 1 < p {
             continue;
         }
-        let m1 = s1 / pf;
-        let m2 = s2 / pf;
+        let m1 = s1 * (1.0 / pf);
+        let m2 = s2 * (1.0 / pf);
         let o = x[i + 1 - p] - k;
         s1 -= o;
         s2 -= o * o;
@@ -812,8 +812,8 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
         }
         let mid = sum / pf;
         sum -= x[i + 1 - p];
-        let m1 = s1 / pf;
-        let m2 = s2 / pf;
+        let m1 = s1 * (1.0 / pf);
+        let m2 = s2 * (1.0 / pf);
         let o = x[i + 1 - p] - k;
         s1 -= o;
         s2 -= o * o;

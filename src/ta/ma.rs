@@ -1090,9 +1090,10 @@ impl Var {
         if self.n < self.p {
             self.n += 1;
         }
-        let pf = self.p as f64;
-        let m1 = self.s1 / pf;
-        let m2 = self.s2 / pf;
+        // One division per series, not two per bar (1 ulp apart at most).
+        let inv = 1.0 / self.p as f64;
+        let m1 = self.s1 * inv;
+        let m2 = self.s2 * inv;
         let o = self.ring.oldest() - self.k;
         self.s1 -= o;
         self.s2 -= o * o;
