@@ -473,7 +473,7 @@ fn sma(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     }
     for i in p - 1..n {
         sum += chk(bad, x[i]);
-        out[i] = sum / pf;
+        out[i] = sum * (1.0 / pf);
         sum -= x[i + 1 - p];
     }
 }
@@ -497,7 +497,7 @@ fn trima(x: &[f64], n1: usize, n2: usize, bad: &mut bool, out: &mut [f64]) {
     }
     for i in n1 - 1..n {
         s1 += chk(bad, x[i]);
-        let a = s1 / p1;
+        let a = s1 * (1.0 / p1);
         s1 -= x[i + 1 - n1];
         // second SMA over the first one's outputs
         ring[pos] = a;
@@ -510,7 +510,7 @@ fn trima(x: &[f64], n1: usize, n2: usize, bad: &mut bool, out: &mut [f64]) {
         if k + 1 < n2 {
             continue;
         }
-        out[i] = s2 / p2;
+        out[i] = s2 * (1.0 / p2);
         s2 -= ring[pos];
     }
 }
@@ -536,7 +536,7 @@ fn wma(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         sub -= trailing;
         sum += v * pf;
         trailing = x[i + 1 - p];
-        out[i] = sum / divider;
+        out[i] = sum * (1.0 / divider);
         sum -= sub;
     }
 }
@@ -612,7 +612,7 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     }
     nan |= hh[p].is_nan() | ll[p].is_nan() | cc[p - 1].is_nan();
     sum += true_range(hh[p], ll[p], cc[p - 1]);
-    let mut a = sum / pf;
+    let mut a = sum * (1.0 / pf); // as the SMA state machine computes it
     let norm = |a: f64, close: f64| -> f64 {
         if mode == 2 {
             if !is_zero(close) {
@@ -717,7 +717,7 @@ impl RunSma {
             self.n += 1;
             return None;
         }
-        let out = self.sum / self.pf;
+        let out = self.sum * (1.0 / self.pf);
         self.sum -= self.ring[self.pos];
         Some(out)
     }
@@ -810,7 +810,7 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
         if i + 1 < p {
             continue;
         }
-        let mid = sum / pf;
+        let mid = sum * (1.0 / pf);
         sum -= x[i + 1 - p];
         let m1 = s1 * (1.0 / pf);
         let m2 = s2 * (1.0 / pf);

@@ -217,7 +217,9 @@ impl Sma {
             self.n += 1;
             return None;
         }
-        let out = self.sum / self.pf;
+        // Multiplying by the reciprocal (hoisted out of whole-array loops)
+        // instead of dividing at every bar: at most 1 ulp from TA-Lib.
+        let out = self.sum * (1.0 / self.pf);
         self.sum -= self.ring[self.pos];
         Some(out)
     }
@@ -359,7 +361,7 @@ impl Wma {
         self.sub -= self.trailing;
         self.sum += x * (self.p as f64);
         self.trailing = self.ring.oldest();
-        let out = self.sum / self.divider;
+        let out = self.sum * (1.0 / self.divider);
         self.sum -= self.sub;
         Some(out)
     }
