@@ -312,6 +312,23 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             dmi(cols, d.p, d.mode, bad, &mut *rows[0]);
             true
         }
+        AnyK::Trix(t) => {
+            let (mut a, mut b, mut c) = (t.e1.clone(), t.e2.clone(), t.e3.clone());
+            let out = &mut *rows[0];
+            // 1-bar rate of change of the third EMA.
+            let mut prev: Option<f64> = None;
+            emas(cols.c, &mut [&mut a, &mut b, &mut c], bad, out, |v| {
+                let cur = v[2];
+                let r = match prev {
+                    Some(p) if p != 0.0 => ((cur / p) - 1.0) * 100.0,
+                    Some(_) => 0.0,
+                    None => f64::NAN,
+                };
+                prev = Some(cur);
+                r
+            });
+            true
+        }
         AnyK::Ultosc(u) => {
             ultosc(cols, u.p, bad, &mut *rows[0]);
             true
@@ -1088,9 +1105,19 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
         (cl[m] - true_low, true_range(h[m], l[m], pc))
     };
     let (mut sa, mut sb) = ([0.0f64; 3], [0.0f64; 3]);
+    // The last `longest` terms, so that leaving bars are not recomputed.
+    let mut ra = vec![0.0f64; longest];
+    let mut rb = vec![0.0f64; longest];
+    let mut pos = 0usize; // slot of the newest term
     for m in 1..n {
         nan |= h[m].is_nan() | l[m].is_nan() | cl[m].is_nan();
         let (a, b) = term(m);
+        pos += 1;
+        if pos == longest {
+            pos = 0;
+        }
+        ra[pos] = a;
+        rb[pos] = b;
         for j in 0..3 {
             if m + p[j] > longest {
                 sa[j] += a;
@@ -1111,9 +1138,15 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
             o += sa[2] / sb[2];
         }
         for j in 0..3 {
-            let (a, b) = term(m + 1 - p[j]);
-            sa[j] -= a;
-            sb[j] -= b;
+            // the term of bar m + 1 - p[j], age p[j] - 1
+            let age = p[j] - 1;
+            let k = if pos >= age {
+                pos - age
+            } else {
+                pos + longest - age
+            };
+            sa[j] -= ra[k];
+            sb[j] -= rb[k];
         }
         out[m] = 100.0 * (o / 7.0);
     }
@@ -1130,7 +1163,7 @@ fn emas<const K: usize>(
     chain: &mut [&mut super::ma::Ema; K],
     bad: &mut bool,
     out: &mut [f64],
-    combine: impl Fn([f64; K]) -> f64,
+    mut combine: impl FnMut([f64; K]) -> f64,
 ) {
     let n = x.len();
     let mut nan = false;
