@@ -97,6 +97,8 @@ def redis_url() -> str:
 
 
 def _run_in_fresh_loop(coro_fn, *args):
+    if "redis" in args:
+        redis_url()  # start redis-server (a blocking wait) before any loop runs
     gc.collect()
     loop = asyncio.new_event_loop()
     try:
