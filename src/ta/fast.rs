@@ -709,46 +709,6 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f
     }
 }
 
-/// A running SMA over values pushed one by one (the state machine's sums).
-struct RunSma {
-    p: usize,
-    pf: f64,
-    ring: Vec<f64>,
-    pos: usize,
-    n: usize,
-    sum: f64,
-}
-
-impl RunSma {
-    fn new(p: usize) -> Self {
-        RunSma {
-            p,
-            pf: p as f64,
-            ring: vec![0.0; p],
-            pos: 0,
-            n: 0,
-            sum: 0.0,
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, x: f64) -> Option<f64> {
-        self.ring[self.pos] = x;
-        self.sum += x;
-        self.pos += 1;
-        if self.pos == self.p {
-            self.pos = 0;
-        }
-        if self.n + 1 < self.p {
-            self.n += 1;
-            return None;
-        }
-        let out = self.sum * (1.0 / self.pf);
-        self.sum -= self.ring[self.pos];
-        Some(out)
-    }
-}
-
 /// STOCH (slowk, slowd) or STOCHF (fastk, fastd) with SMA averages, in one
 /// pass over the data.
 #[inline(always)]
@@ -768,8 +728,9 @@ fn stoch(
     let mut cnan = close[..(fk - 1).min(n)]
         .iter()
         .fold(false, |a, v| a | v.is_nan());
-    let mut m1 = RunSma::new(p1);
-    let mut m2 = p2.map(RunSma::new);
+    // The state machine's own SMA (same sums as the stream).
+    let mut m1 = super::ma::Sma::new(p1);
+    let mut m2 = p2.map(super::ma::Sma::new);
     rolling2(c.h, c.l, fk, bad, |i, hh, ll| {
         cnan |= close[i].is_nan();
         let diff = hh - ll;

@@ -156,6 +156,19 @@ impl Delayed2 {
     }
 }
 
+/// Upper, middle, lower band from the middle value and the variance.
+#[inline(always)]
+fn bands(mid: f64, var: f64, up: f64, dn: f64) -> Out {
+    let sd = if var > 0.0 { var.sqrt() } else { 0.0 };
+    let (upper, lower) = if up == dn {
+        let t = sd * up;
+        (mid + t, mid - t)
+    } else {
+        (mid + up * sd, mid - dn * sd)
+    };
+    [upper, mid, lower, 0.0]
+}
+
 impl Kernel for Bbands {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
@@ -163,14 +176,7 @@ impl Kernel for Bbands {
         let v = self.var.push(x);
         let mid = self.ma.push(x)?;
         let v = v?;
-        let sd = if v > 0.0 { v.sqrt() } else { 0.0 };
-        let (upper, lower) = if self.up == self.dn {
-            let t = sd * self.up;
-            (mid + t, mid - t)
-        } else {
-            (mid + self.up * sd, mid - self.dn * sd)
-        };
-        Some([upper, mid, lower, 0.0])
+        Some(bands(mid, v, self.up, self.dn))
     }
 }
 
@@ -556,14 +562,7 @@ impl<A: Scalar> Kernel for BbandsG<A> {
         let v = self.var.push(x);
         let mid = self.ma.push(x)?;
         let v = v?;
-        let sd = if v > 0.0 { v.sqrt() } else { 0.0 };
-        let (upper, lower) = if self.up == self.dn {
-            let t = sd * self.up;
-            (mid + t, mid - t)
-        } else {
-            (mid + self.up * sd, mid - self.dn * sd)
-        };
-        Some([upper, mid, lower, 0.0])
+        Some(bands(mid, v, self.up, self.dn))
     }
 }
 

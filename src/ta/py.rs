@@ -404,7 +404,7 @@ fn read_inputs<'py>(
         .collect()
 }
 
-fn plan_kernels(specs: &[SpecArg]) -> PyResult<Vec<(AnyK, u8, usize, &'static Spec)>> {
+fn plan_kernels(specs: &[SpecArg]) -> PyResult<PlannedKernels> {
     specs
         .iter()
         .map(|(name, params)| {
@@ -447,6 +447,55 @@ fn columns_for(
     Ok(v)
 }
 
+/// The columns of every series for all the indicators of a batch (the union
+/// of their inputs), each series' length, and where each series' rows start
+/// in the flat output buffers.
+struct SeriesPlan {
+    cols: Vec<Vec<(u8, usize, usize)>>,
+    lens: Vec<usize>,
+    offsets: Vec<usize>,
+}
+
+type PlannedKernels = Vec<(AnyK, u8, usize, &'static Spec)>;
+
+fn plan_series(ks: &PlannedKernels, inputs: &[(String, SeriesSrc<'_>)]) -> PyResult<SeriesPlan> {
+    let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
+    if inputs.iter().any(|(_, a)| a.len() != nser) {
+        return Err(input_err("every input must have the same number of series"));
+    }
+    let mut lens = Vec::with_capacity(nser);
+    let mut cols = Vec::with_capacity(nser);
+    for si in 0..nser {
+        let mut union: Vec<(u8, usize, usize)> = Vec::new();
+        for (_, _, _, s) in ks {
+            for c in columns_for(s, inputs, si)? {
+                if !union.iter().any(|u| u.0 == c.0) {
+                    union.push(c);
+                }
+            }
+        }
+        let n = union.first().map(|c| c.2).unwrap_or(0);
+        if union.iter().any(|c| c.2 != n) {
+            return Err(input_err(format!(
+                "the inputs of series {si} have different lengths"
+            )));
+        }
+        lens.push(n);
+        cols.push(union);
+    }
+    let mut offsets = Vec::with_capacity(nser);
+    let mut acc = 0;
+    for l in &lens {
+        offsets.push(acc);
+        acc += l;
+    }
+    Ok(SeriesPlan {
+        cols,
+        lens,
+        offsets,
+    })
+}
+
 /// Many indicators over many series in parallel on the compute pool.
 ///
 /// `inputs`: (input name, one 1-D float64 array per series). Returns, per
@@ -460,40 +509,13 @@ fn ta_batch<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let ks = plan_kernels(&specs)?;
     let inputs = read_inputs(inputs)?;
-    let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
-    if inputs.iter().any(|(_, a)| a.len() != nser) {
-        return Err(input_err("every input must have the same number of series"));
-    }
-    // Series columns per kernel spec (inputs differ by indicator); a series
-    // entry per (kernel, series) would duplicate; keep the union per series.
-    let mut lens = Vec::with_capacity(nser);
-    let mut series_cols: Vec<Vec<(u8, usize, usize)>> = Vec::with_capacity(nser);
-    for si in 0..nser {
-        let mut union: Vec<(u8, usize, usize)> = Vec::new();
-        for (_, _, _, s) in &ks {
-            for c in columns_for(s, &inputs, si)? {
-                if !union.iter().any(|u| u.0 == c.0) {
-                    union.push(c);
-                }
-            }
-        }
-        let n = union.first().map(|c| c.2).unwrap_or(0);
-        if union.iter().any(|c| c.2 != n) {
-            return Err(input_err(format!(
-                "the inputs of series {si} have different lengths"
-            )));
-        }
-        lens.push(n);
-        series_cols.push(union);
-    }
+    let SeriesPlan {
+        cols: series_cols,
+        lens,
+        offsets,
+    } = plan_series(&ks, &inputs)?;
     let equal = lens.iter().all(|l| Some(l) == lens.first());
     let total: usize = lens.iter().sum();
-    let mut offsets = Vec::with_capacity(nser);
-    let mut acc = 0;
-    for l in &lens {
-        offsets.push(acc);
-        acc += l;
-    }
     // One flat buffer per (indicator, output).
     let mut bufs: Vec<Vec<Vec<f64>>> = ks
         .iter()
@@ -558,50 +580,32 @@ fn ta_batch_async<'py>(
 ) -> PyResult<Bound<'py, bridge::FerrotickFuture>> {
     let ks = plan_kernels(&specs)?;
     let inputs = read_inputs(inputs)?;
-    let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
-    if inputs.iter().any(|(_, a)| a.len() != nser) {
-        return Err(input_err("every input must have the same number of series"));
-    }
-    let mut lens = Vec::with_capacity(nser);
-    let mut owned = Vec::with_capacity(nser);
-    for si in 0..nser {
-        let mut union: Vec<(u8, usize, usize)> = Vec::new();
-        for (_, _, _, s) in &ks {
-            for c in columns_for(s, &inputs, si)? {
-                if !union.iter().any(|u| u.0 == c.0) {
-                    union.push(c);
-                }
-            }
-        }
-        let n = union.first().map(|c| c.2).unwrap_or(0);
-        if union.iter().any(|c| c.2 != n) {
-            return Err(input_err(format!(
-                "the inputs of series {si} have different lengths"
-            )));
-        }
-        lens.push(n);
-        let cols = union
-            .into_iter()
-            // SAFETY: the arrays are borrowed read-only for this call and
-            // copied before it returns.
-            .map(|(b, p, len)| {
-                (
-                    b,
-                    unsafe { std::slice::from_raw_parts(p as *const f64, len) }.to_vec(),
-                )
-            })
-            .collect();
-        owned.push(OwnedOrBorrowed::Owned(OwnedSeries { cols, n }));
-    }
+    let SeriesPlan {
+        cols,
+        lens,
+        offsets,
+    } = plan_series(&ks, &inputs)?;
+    let owned = cols
+        .into_iter()
+        .zip(&lens)
+        .map(|(union, &n)| {
+            let cols = union
+                .into_iter()
+                // SAFETY: the arrays are borrowed read-only for this call and
+                // copied before it returns.
+                .map(|(b, p, len)| {
+                    (
+                        b,
+                        unsafe { std::slice::from_raw_parts(p as *const f64, len) }.to_vec(),
+                    )
+                })
+                .collect();
+            OwnedOrBorrowed::Owned(OwnedSeries { cols, n })
+        })
+        .collect();
     drop(inputs);
     let equal = lens.iter().all(|l| Some(l) == lens.first());
     let total: usize = lens.iter().sum();
-    let mut offsets = Vec::with_capacity(nser);
-    let mut acc = 0;
-    for l in &lens {
-        offsets.push(acc);
-        acc += l;
-    }
     let mut plan = BatchPlan {
         kernels: ks.iter().map(|(k, m, n, _)| (k.clone(), *m, *n)).collect(),
         series: owned,
