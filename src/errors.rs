@@ -31,6 +31,27 @@ pub enum ErrorKind {
     BlockingCall,
 }
 
+impl ErrorKind {
+    /// The Python exception class this kind is raised as.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            ErrorKind::Ferrotick => "FerrotickError",
+            ErrorKind::Config => "ConfigError",
+            ErrorKind::IndicatorInput => "IndicatorInputError",
+            ErrorKind::Http => "HTTPError",
+            ErrorKind::Connect => "ConnectError",
+            ErrorKind::RequestTimeout => "RequestTimeout",
+            ErrorKind::HttpStatus => "HTTPStatusError",
+            ErrorKind::CircuitOpen => "CircuitOpenError",
+            ErrorKind::RateLimitExceeded => "RateLimitExceeded",
+            ErrorKind::Scheduler => "SchedulerError",
+            ErrorKind::ServiceContainer => "ServiceContainerError",
+            ErrorKind::Exchange => "ExchangeError",
+            ErrorKind::BlockingCall => "BlockingCallError",
+        }
+    }
+}
+
 /// One error value for every domain. Optional fields carry the attributes
 /// that some exception classes expose (`.status`, `.retry_after`, `.code`).
 #[derive(Clone, Debug, PartialEq)]

@@ -25,6 +25,11 @@ Routes of the app:
                           counts requests in flight for this key (and group, if given;
                           the max seen is in the state)
     /status?code=N        an empty response with that status
+    /cached?key=&delay=S&status=N&cc=&expires=&age=&vary=
+                          counts the request and answers {"hits": n, "auth": <Authorization>}
+                          after `delay` s (a client gone before that counts in `disconnects`)
+                          with that status and, when given, Cache-Control `cc`, Expires
+                          (`expires` s from now, or the text as given), Age and Vary
 """
 
 from __future__ import annotations
@@ -76,10 +81,13 @@ class ServerState:
         self.disconnects: collections.Counter[str] = collections.Counter()
         self.slow_active = 0
         self.total = 0  # every request the app saw
+        # monotonic arrival times per key (rate-limit tests check the spacing)
+        self.arrivals: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
 
     def hit(self, key: str) -> int:
         with self.lock:
             self.hits[key] += 1
+            self.arrivals[key].append(time.monotonic())
             return self.hits[key]
 
     @contextlib.contextmanager
@@ -269,6 +277,31 @@ def make_app(state: ServerState):
             await _respond(send, 200, b"{}")
         elif path == "/status":
             await _respond(send, int(q.get("code", 200)), b'{"status":"as asked"}')
+        elif path == "/cached":
+            hits = state.hit(f"cached:{key}")
+            auth = dict(scope["headers"]).get(b"authorization")
+            doc = {"hits": hits, "auth": auth.decode("latin-1") if auth is not None else None}
+            extra = []
+            if "cc" in q:
+                extra.append((b"cache-control", q["cc"].encode()))
+            if "expires" in q:
+                try:
+                    value = email.utils.formatdate(time.time() + float(q["expires"]), usegmt=True)
+                except ValueError:
+                    value = q["expires"]
+                extra.append((b"expires", value.encode()))
+            for name in ("age", "vary"):
+                if name in q:
+                    extra.append((name.encode(), q[name].encode()))
+
+            async def answer() -> None:
+                await asyncio.sleep(float(q.get("delay", 0)))
+                await _respond(
+                    send, int(q.get("status", 200)), json.dumps(doc).encode(), extra=extra
+                )
+
+            if await _until_disconnect(receive, answer()):
+                state.disconnects[f"cached:{key}"] += 1
         else:
             await _respond(send, 404, b'{"error":"not found"}')
 

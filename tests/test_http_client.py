@@ -471,23 +471,29 @@ async def test_pool_timeout(server, key):
 
 
 @pytest.mark.asyncio
-async def test_cancelling_2000_requests_mid_flight(baseline_tasks):
+async def test_cancelling_10000_requests_mid_flight(baseline_tasks):
     cfg = ConnectionPoolConfig(connector_limit=100, connector_limit_per_host=100)
     server_conns = []
     # a server of its own, so that its connection count is this test's alone
     server = AsgiServer()
     with server:
         async with AsyncHTTPClient(cfg) as client:
-            for _ in range(4):  # 4 x 500 = 2,000 requests
+            for _ in range(5):  # 5 x 2,000 = 10,000 requests
                 tasks = [
                     asyncio.ensure_future(client.get(server.url + "/slow?chunks=50&delay=0.1"))
-                    for _ in range(500)
+                    for _ in range(2000)
                 ]
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.3)
                 st = client.stats()
-                assert st["in_flight"] == 100 and st["waiting"] == 400
+                assert st["in_flight"] == 100 and st["waiting"] == 1900
                 assert server.state.slow_active >= 50  # really mid-flight on the server
                 assert server.open_connections() <= 100  # one connection per slot, no more
+                # the client's count of open connections is the server's
+                assert 0 < st["open"] <= 100
+                assert st["open"] == st["hosts"][server.url]["open"]
+                assert await asyncio.to_thread(
+                    wait_until, lambda: client.stats()["open"] == server.open_connections(), 5
+                )
                 for t in tasks:
                     t.cancel()
                 res = await asyncio.gather(*tasks, return_exceptions=True)
@@ -501,14 +507,16 @@ async def test_cancelling_2000_requests_mid_flight(baseline_tasks):
                         break
                     await asyncio.sleep(0.002)
                 assert st["in_flight"] == 0 and st["waiting"] == 0 and st["free_slots"] == 100
-                # the server sees every connection go away (and its handlers end)
+                # the server sees every connection go away (and its handlers end), and so
+                # does the client's own count
                 assert await asyncio.to_thread(
                     wait_until,
                     lambda: server.open_connections() == 0 and server.state.slow_active == 0,
                     5,
                 )
+                assert await asyncio.to_thread(wait_until, lambda: client.stats()["open"] == 0, 5)
                 server_conns.append(server.open_connections())
-            assert server_conns == [0, 0, 0, 0]
+            assert server_conns == [0, 0, 0, 0, 0]
             assert server.state.slow_active == 0
             # no Rust work left behind
             assert await wait_for_tasks(baseline_tasks, 3.0) <= baseline_tasks
@@ -838,3 +846,159 @@ def test_json_loads_matches_the_standard_library():
     ):
         with pytest.raises(ValueError):
             json_loads(bad)
+
+
+# -- rate limiters attached to the client, connection counts, monitor reporting ----------
+
+
+def _max_in_any_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+@pytest.mark.asyncio
+async def test_rate_limiter_attached_per_route_spaces_requests_at_the_server(server, key):
+    limiter = ferrotick.RateLimiter(3, 0.25)
+    async with AsyncHTTPClient() as client:
+        client.add_rate_limit(limiter, host="127.0.0.1", route="/flaky")
+        t0 = time.monotonic()
+        # 9 requests through a limit of 3 per 0.25 s: the server sees them in 3 windows
+        res = await asyncio.gather(
+            *(client.get(server.url + f"/flaky?key={key}&fail=0") for _ in range(9))
+        )
+        took = time.monotonic() - t0
+        assert all(r.status == 200 for r in res)
+        arrivals = server.state.arrivals[f"flaky:{key}"]
+        assert len(arrivals) == 9
+        # small margin for the server's clock reading after the request arrives
+        assert _max_in_any_window(arrivals, 0.25 - 0.02) <= 3
+        assert took >= 0.5 - 0.02
+        st = host_stats(client, server.url)
+        assert st["limiter_waits"] == 6 and st["limiter_wait_seconds"] > 0
+        # another route of the host is not limited
+        t0 = time.monotonic()
+        await asyncio.gather(*(client.get(server.url + "/json") for _ in range(9)))
+        assert time.monotonic() - t0 < 0.25
+        assert host_stats(client, server.url)["limiter_waits"] == 6
+        # detached: no more waits
+        assert client.remove_rate_limit(limiter) == 1
+        await asyncio.gather(*(client.get(server.url + f"/flaky?key={key}x") for _ in range(6)))
+        assert host_stats(client, server.url)["limiter_waits"] == 6
+
+
+@pytest.mark.asyncio
+async def test_rate_limiter_counts_every_attempt_and_matches_methods(server, key):
+    limiter = ferrotick.RateLimiter(1, 0.2)
+    async with AsyncHTTPClient(retry_config=FAST_RETRY) as client:
+        client.add_rate_limit(limiter, route="/flaky", methods=["get"])
+        t0 = time.monotonic()
+        resp = await client.get(server.url + f"/flaky?key={key}&fail=2&status=503")
+        assert resp.status == 200 and resp.attempts == 3
+        # three attempts, each taking the limiter's only slot: two full windows apart
+        assert time.monotonic() - t0 >= 0.4 - 0.02
+        arrivals = server.state.arrivals[f"flaky:{key}"]
+        assert len(arrivals) == 3 and _max_in_any_window(arrivals, 0.2 - 0.02) == 1
+        # a POST is not limited by a GET rule
+        waits = host_stats(client, server.url)["limiter_waits"]
+        await asyncio.gather(*(client.post(server.url + "/echo", data=b"x") for _ in range(5)))
+        assert host_stats(client, server.url)["limiter_waits"] == waits
+
+
+@pytest.mark.asyncio
+async def test_cancelled_limiter_waiters_give_their_slots_back(server, key):
+    limiter = ferrotick.RateLimiter(1, 0.3)
+    async with AsyncHTTPClient() as client:
+        client.add_rate_limit(limiter, host=f"127.0.0.1:{server.port}")
+        await client.get(server.url + "/json")  # takes the slot
+        waiters = [asyncio.ensure_future(client.get(server.url + "/json")) for _ in range(20)]
+        await asyncio.sleep(0.05)
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        await asyncio.sleep(0.05)
+        # the 20 reservations were given back: the next request waits one window at most
+        t0 = time.monotonic()
+        await client.get(server.url + "/json")
+        assert time.monotonic() - t0 < 0.3
+
+
+def test_rate_limit_bad_input_names_the_argument():
+    client = AsyncHTTPClient()
+    try:
+        lim = ferrotick.RateLimiter(5, 1.0)
+        with pytest.raises(ConfigError, match="weight"):
+            client.add_rate_limit(lim, weight=6)
+        with pytest.raises(ConfigError, match="weight"):
+            client.add_rate_limit(lim, weight=0)
+        with pytest.raises(ConfigError, match="route"):
+            client.add_rate_limit(lim, route="api/v3")
+        with pytest.raises(ConfigError, match="methods"):
+            client.add_rate_limit(lim, methods=["GE T"])
+        with pytest.raises(ConfigError, match="host"):
+            client.add_rate_limit(lim, host="http://x/y")
+        with pytest.raises(TypeError, match="limiter"):
+            client.add_rate_limit(object())
+        with pytest.raises(ConfigError, match="monitor"):
+            AsyncHTTPClient(monitor="yes")
+    finally:
+        client.close_sync()
+
+
+@pytest.mark.asyncio
+async def test_open_and_idle_connections_per_host_match_the_server():
+    server = AsgiServer()  # its own: the connection count is this test's alone
+    with server:
+        async with AsyncHTTPClient() as client:
+            res = await asyncio.gather(
+                *(client.get(server.url + "/slow?chunks=1&head_delay=0.2") for _ in range(6))
+            )
+            assert all(r.status == 200 for r in res)
+            st = client.stats()
+            h = st["hosts"][server.url]
+            assert h["open"] == server.open_connections() == 6
+            assert h["idle"] == 6 and h["in_flight"] == 0
+            assert st["open"] == 6 and st["idle"] == 6
+            # two requests in flight: 2 busy, 4 idle
+            busy = [
+                asyncio.ensure_future(client.get(server.url + "/slow?chunks=1&head_delay=0.5"))
+                for _ in range(2)
+            ]
+            await asyncio.sleep(0.2)
+            h = client.stats()["hosts"][server.url]
+            assert h["in_flight"] == 2 and h["open"] == 6 and h["idle"] == 4
+            await asyncio.gather(*busy)
+        # closed client: the pool's sockets are gone, on both sides
+        assert await asyncio.to_thread(wait_until, lambda: server.open_connections() == 0, 5)
+        assert client.stats()["open"] == 0
+
+
+@pytest.mark.asyncio
+async def test_requests_are_reported_to_the_performance_monitor(server, key):
+    from ferrotick.monitor import AsyncPerformanceMonitor
+
+    mon = AsyncPerformanceMonitor()
+    async with AsyncHTTPClient(monitor=mon, retry_config=FAST_RETRY) as client:
+        for _ in range(3):
+            await client.get(server.url + "/json")
+        await client.get(server.url + f"/flaky?key={key}&fail=1&status=503")
+        with pytest.raises(ConnectError):
+            await client.get(f"http://127.0.0.1:{free_port()}/x", retry_config=None)
+    ops = mon.get_metrics()
+    ok = ops[f"http GET {server.url}"]
+    assert ok["count"] == 4 and ok["error_count"] == 0 and ok["max_time"] > 0
+    dead = [
+        v
+        for k, v in ops.items()
+        if k.startswith("http GET http://127.0.0.1:") and k != f"http GET {server.url}"
+    ]
+    assert len(dead) == 1 and dead[0]["error_types"] == {"ConnectError": 1}
+    # monitor=False: nothing reported
+    mon2 = AsyncPerformanceMonitor()
+    async with AsyncHTTPClient(monitor=False) as client:
+        await client.get(server.url + "/json")
+    assert mon2.get_metrics() == {}

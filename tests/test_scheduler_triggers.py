@@ -388,6 +388,41 @@ def test_keyword_form_ranges_steps_and_months():
     assert fires(q, utc(2024, 1, 2), 2) == [utc(2024, 4, 1, 6), utc(2024, 7, 1, 6)]
 
 
+def keyword_2024(**fields):
+    trig = CronTrigger(hour=0, timezone="UTC", **fields)
+    out, t = [], utc(2023, 12, 31, 12)
+    while True:
+        t = trig.next_fire_time(t)
+        if t is None or t.year > 2024:
+            return out
+        out.append(t)
+
+
+def test_keyword_form_day_last_and_nth_weekday_expressions():
+    # APScheduler's day field: "last", "last fri", "3rd fri", and lists mixing them
+    assert keyword_2024(day="last") == days_of_2024(lambda d: d.day == last_day(d))
+    assert keyword_2024(day="last fri") == days_of_2024(
+        lambda d: d.weekday() == 4 and d.day + 7 > last_day(d)
+    )
+    assert keyword_2024(day="3rd fri") == days_of_2024(
+        lambda d: d.weekday() == 4 and 15 <= d.day <= 21
+    )
+    assert keyword_2024(day="1st mon,15") == days_of_2024(
+        lambda d: d.day == 15 or (d.weekday() == 0 and d.day <= 7)
+    )
+    # with other fields, all must match (AND): the 2nd Tuesday of March
+    assert keyword_2024(day="2nd tue", month="3") == [utc(2024, 3, 12)]
+
+
+def test_keyword_form_iso_week_numbers():
+    # ISO weeks: week 1 of 2025 starts on Monday 2024-12-30
+    assert keyword_2024(week="1", day_of_week="mon") == [utc(2024, 1, 1), utc(2024, 12, 30)]
+    assert keyword_2024(week="*/26", day_of_week="sun") == days_of_2024(
+        lambda d: d.weekday() == 6 and (d.isocalendar()[1] - 1) % 26 == 0
+    )
+    assert len(keyword_2024(week="10")) == 7  # every day of ISO week 10
+
+
 # -- calendar helpers ------------------------------------------------------------------
 
 
@@ -690,7 +725,9 @@ def test_next_fire_time_from_every_instant_around_both_transitions(
         (lambda: CronTrigger(minute="x", timezone="UTC"), "minute"),
         (lambda: CronTrigger(day_of_week=7, timezone="UTC"), "day_of_week"),
         (lambda: CronTrigger(year="1800", timezone="UTC"), "year"),
-        (lambda: CronTrigger(week=1, timezone="UTC"), "week"),
+        (lambda: CronTrigger(week=54, timezone="UTC"), "week"),
+        (lambda: CronTrigger(day="6th fri", timezone="UTC"), "day"),
+        (lambda: CronTrigger(day="last someday", timezone="UTC"), "day"),
         # time zones
         (lambda: CronTrigger.from_crontab("0 0 * * *", timezone="Mars/Olympus_Mons"), "timezone"),
         (lambda: CronTrigger(hour=1, timezone="Europe/Nowhere"), "timezone"),

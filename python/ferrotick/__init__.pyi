@@ -39,6 +39,7 @@ from .http import (
     ClientResponse as ClientResponse,
     ClientTimeout as ClientTimeout,
     ConnectionPoolConfig as ConnectionPoolConfig,
+    ResponseCacheConfig as ResponseCacheConfig,
     RetryConfig as RetryConfig,
     RetryStrategy as RetryStrategy,
     get_http_client as get_http_client,

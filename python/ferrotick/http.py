@@ -10,22 +10,32 @@ Connection slots are limited globally (``connector_limit``) and per host
 (``connector_limit_per_host``); waiting for one is counted in ``client.stats()`` and
 bounded by ``pool_timeout``. ``RetryConfig`` is applied in Rust (backoff, Retry-After,
 never retrying a non-idempotent request that may have been sent unless
-``retry_non_idempotent=True``).
+``retry_non_idempotent=True``). ``cache=ResponseCacheConfig(...)`` turns on a response
+cache for GETs (see :class:`ResponseCacheConfig`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
 import dataclasses
+import email.utils
 import enum
+import functools
+import hashlib
 import json as _json
 import math
 import os
 import threading
-from collections.abc import Iterator, Mapping
+import time
+import weakref
+from collections.abc import Collection, Generator, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from . import _core
+from ._async_utils import _Entry
 from ._core import ConfigError, HTTPStatusError
 
 __all__ = [
@@ -34,6 +44,7 @@ __all__ = [
     "ClientTimeout",
     "ConnectionPoolConfig",
     "Headers",
+    "ResponseCacheConfig",
     "RetryConfig",
     "RetryStrategy",
     "get_http_client",
@@ -187,6 +198,12 @@ class ClientResponse:
     def ok(self) -> bool:
         return self._r.status < 400
 
+    @property
+    def from_cache(self) -> bool:
+        """True when this call sent no request of its own: the response came from the
+        client's response cache, or from an identical GET already in flight."""
+        return isinstance(self._r, _StoredBody) and self._r.from_cache
+
     def read(self) -> Any:
         return self._r.read()
 
@@ -253,26 +270,400 @@ class ClientResponse:
 
 class _RequestContext:
     """What ``client.get(...)`` returns: await it for an eagerly read response, or
-    ``async with`` it to stream the body and return the connection on exit."""
+    ``async with`` it to stream the body and return the connection on exit (a GET the
+    client's response cache handles is read whole in both forms)."""
 
-    __slots__ = ("_client", "_prepared", "_resp")
+    __slots__ = ("_client", "_prepared", "_resp", "_cache_plan")
 
-    def __init__(self, client: AsyncHTTPClient, prepared: tuple[Any, ...]) -> None:
+    def __init__(
+        self,
+        client: AsyncHTTPClient,
+        prepared: tuple[Any, ...],
+        cache_plan: _CachePlan | None = None,
+    ) -> None:
         self._client = client
         self._prepared = prepared
         self._resp: ClientResponse | None = None
+        self._cache_plan = cache_plan
 
     def __await__(self) -> Any:
+        if self._cache_plan is not None:
+            return self._client._cache_send(self._prepared, self._cache_plan).__await__()
         return self._client._send(self._prepared, stream=False).__await__()
 
     async def __aenter__(self) -> ClientResponse:
-        self._resp = await self._client._send(self._prepared, stream=True)
+        if self._cache_plan is not None:
+            # a cacheable GET is read whole (and shared), in this form too
+            self._resp = await self._client._cache_send(self._prepared, self._cache_plan)
+        else:
+            self._resp = await self._client._send(self._prepared, stream=True)
         return self._resp
 
     async def __aexit__(self, *exc: object) -> None:
         if self._resp is not None:
             self._resp.release()
             self._resp = None
+
+
+# -- response cache (opt-in: AsyncHTTPClient(cache=ResponseCacheConfig(...))) ------------
+
+
+_CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+# directives to caches, not content negotiation: left out of the cache key, so that
+# `Cache-Control: no-cache` refreshes the entry that plain requests use
+_DIRECTIVE_HEADERS = frozenset({"cache-control", "pragma"})
+
+
+def _is_seconds(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)
+
+
+@dataclasses.dataclass
+class ResponseCacheConfig:
+    """An opt-in, in-memory cache of GET responses for one client::
+
+        AsyncHTTPClient(cache=ResponseCacheConfig(ttl_seconds=30, maxsize=512))
+
+    - ``ttl_seconds``: how long a response is served from the cache (0: nothing is
+      stored, but concurrent identical GETs still share one request).
+    - ``maxsize``: responses kept at most; the least recently used goes first.
+    - ``cacheable_statuses``: the statuses stored (``None``: any 2xx). Errors raised by
+      a request (timeouts, resets...) are never stored.
+    - ``methods``: ``("GET",)``, or ``("GET", "HEAD")``.
+    - ``respect_cache_control``: a response's ``Cache-Control: no-store``/``no-cache``,
+      ``Vary: *`` (and ``Vary: Cookie`` with the client's cookie jar on), or a
+      ``max-age``/``Expires`` shorter than the TTL are honoured;
+      ``False`` stores every response with a cacheable status for ``ttl_seconds``
+      (for APIs that send ``no-cache`` on everything). A request's own
+      ``Cache-Control`` (``no-store``: bypass, ``no-cache``: refresh) always counts.
+    """
+
+    ttl_seconds: float = 60.0
+    maxsize: int = 1024
+    cacheable_statuses: Collection[int] | None = None
+    methods: Collection[str] = ("GET",)
+    respect_cache_control: bool = True
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        if not _is_seconds(self.ttl_seconds):
+            raise ConfigError(f"ttl_seconds: expected seconds >= 0, got {self.ttl_seconds!r}")
+        m = self.maxsize
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ConfigError(f"maxsize: expected an integer >= 1, got {m!r}")
+        st = self.cacheable_statuses
+        if st is not None and (
+            isinstance(st, (str, bytes))
+            or not isinstance(st, Collection)
+            or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in st
+            )
+        ):
+            raise ConfigError(f"cacheable_statuses: expected None or HTTP status codes, got {st!r}")
+        ms = self.methods
+        if (
+            isinstance(ms, (str, bytes))
+            or not isinstance(ms, Collection)
+            or not ms
+            or not all(isinstance(x, str) and x.upper() in _CACHEABLE_METHODS for x in ms)
+        ):
+            raise ConfigError(f"methods: expected a collection of 'GET' and 'HEAD', got {ms!r}")
+        if not isinstance(self.respect_cache_control, bool):
+            raise ConfigError(
+                f"respect_cache_control: expected True or False, got {self.respect_cache_control!r}"
+            )
+
+
+class _Snapshot:
+    """A response as stored: read whole, never mutated, shared by all its readers."""
+
+    __slots__ = ("status", "reason", "url", "version", "attempts", "headers", "body")
+
+    def __init__(self, r: Any, body: bytes) -> None:
+        self.status: int = r.status
+        self.reason: str = r.reason
+        self.url: str = r.url
+        self.version: str = r.version
+        self.attempts: int = r.attempts
+        self.headers: tuple[tuple[str, str], ...] = tuple(r.raw_headers)
+        self.body = body
+
+    def values(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name]
+
+
+class _Ready:
+    """An already-complete result: awaitable, or ``.result()`` in blocking code (what
+    ``_core.Response.read()`` returns for a body that has been read)."""
+
+    __slots__ = ("_value", "_exc")
+
+    def __init__(self, value: Any = None, exc: BaseException | None = None) -> None:
+        self._value = value
+        self._exc = exc
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        yield from ()
+        return self.result()
+
+    def done(self) -> bool:
+        return True
+
+    def exception(self) -> BaseException | None:
+        return self._exc
+
+    def result(self) -> Any:
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+
+class _StoredBody:
+    """Stands in for ``_core.Response`` over a snapshot. Every caller gets its own: a
+    Rust Response's eager body can be read more than once, but iterating it hands the
+    bytes over (``chunk()`` takes them), so one Response cannot serve many readers."""
+
+    __slots__ = ("_s", "_iterated", "from_cache")
+
+    is_streaming = False
+
+    def __init__(self, snap: _Snapshot, from_cache: bool) -> None:
+        self._s = snap
+        self._iterated = False
+        self.from_cache = from_cache
+
+    @property
+    def status(self) -> int:
+        return self._s.status
+
+    @property
+    def reason(self) -> str:
+        return self._s.reason
+
+    @property
+    def url(self) -> str:
+        return self._s.url
+
+    @property
+    def version(self) -> str:
+        return self._s.version
+
+    @property
+    def attempts(self) -> int:
+        return self._s.attempts
+
+    @property
+    def raw_headers(self) -> list[tuple[str, str]]:
+        return list(self._s.headers)
+
+    def read(self) -> _Ready:
+        return _Ready(self._s.body)
+
+    def json(self) -> _Ready:
+        # decoded per call: callers never share (and mutate) one parsed document
+        try:
+            return _Ready(_core.json_loads(self._s.body))
+        except ValueError as e:
+            return _Ready(exc=e)
+
+    def chunk(self) -> _Ready:
+        if self._iterated:
+            return _Ready(b"")
+        self._iterated = True
+        return _Ready(self._s.body)
+
+    def release(self) -> None:
+        pass
+
+
+def _directives(values: list[str]) -> dict[str, str]:
+    d: dict[str, str] = {}
+    for value in values:
+        for part in value.split(","):
+            name, _, arg = part.partition("=")
+            name = name.strip().lower()
+            if name:
+                d.setdefault(name, arg.strip().strip('"'))
+    return d
+
+
+def _delta_seconds(v: str | None) -> int | None:
+    if v is None or not v.strip().isdigit():
+        return None
+    return int(v.strip())
+
+
+def _http_date(v: str) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(v).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+# (key, ttl override for this request, refresh: skip the lookup and in-flight sharing)
+_CachePlan = tuple[bytes, float | None, bool]
+
+
+class _ResponseStore:
+    """A client's cached responses and the GETs in flight for them.
+
+    In-flight requests are shared the way ``async_cache`` shares calls: per event loop
+    (the request runs as a task of that loop; each waiter awaits it through
+    ``asyncio.shield``), and, for the blocking twins, across threads. Stored responses
+    are visible to every loop and thread."""
+
+    def __init__(self, config: ResponseCacheConfig, jar: bool) -> None:
+        config._check()  # the dataclass may have been edited since it was built
+        # the client's cookie jar adds cookies that the key cannot see
+        self.jar = jar
+        self.ttl = float(config.ttl_seconds)
+        self.maxsize: int = config.maxsize
+        st = config.cacheable_statuses
+        self.statuses = None if st is None else frozenset(st)
+        self.methods = frozenset(m.upper() for m in config.methods)
+        self.respect = config.respect_cache_control
+        self.lock = threading.Lock()
+        # keys are SHA-256 digests: no URL, header or token is kept in clear
+        self.entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
+        self.inflight: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[bytes, asyncio.Task[_Snapshot]]
+        ] = weakref.WeakKeyDictionary()
+        self.sync_inflight: dict[bytes, concurrent.futures.Future[_Snapshot]] = {}
+        self.generation = 0  # bumped by clear(): requests begun before it store nothing
+        self.hits = self.misses = self.shared = 0
+
+    def plan(self, prepared: tuple[Any, ...], ttl: float | None) -> _CachePlan | None:
+        method, url, hdrs, body = prepared[:4]
+        if method not in self.methods:
+            if ttl is not None:
+                raise ConfigError(f"cache_ttl: {method} responses are not cached")
+            return None
+        pairs = []
+        cc: list[str] = []
+        for k, v in hdrs:
+            lk = k.lower()
+            if lk in _DIRECTIVE_HEADERS:
+                cc.append(v)  # Pragma's one directive is no-cache
+            else:
+                pairs.append((lk, v))
+        req = _directives(cc)
+        if "no-store" in req:
+            return None
+        refresh = "no-cache" in req or req.get("max-age") == "0"
+        pairs.sort(key=lambda kv: kv[0])  # stable: repeated headers keep their order
+        h = hashlib.sha256(_json.dumps([method, url, pairs]).encode())
+        if body:
+            h.update(b"\0" + body)
+        return (h.digest(), ttl, refresh)
+
+    def lookup(self, key: bytes) -> _Snapshot | None:
+        """The fresh stored response for ``key`` (the lock is held)."""
+        e = self.entries.get(key)
+        if e is None:
+            return None
+        if e.expires <= time.monotonic():
+            del self.entries[key]
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        snap: _Snapshot = e.value
+        return snap
+
+    def lifetime(self, snap: _Snapshot, ttl: float | None) -> float:
+        """Seconds ``snap`` may be served from the cache (0: not stored)."""
+        life = self.ttl if ttl is None else ttl
+        if life <= 0:
+            return 0.0
+        if self.statuses is None:
+            if not 200 <= snap.status < 300:
+                return 0.0
+        elif snap.status not in self.statuses:
+            return 0.0
+        if not self.respect:
+            return life
+        cc = _directives(snap.values("cache-control"))
+        if "no-store" in cc or "no-cache" in cc:
+            return 0.0
+        vary = {v.strip().lower() for value in snap.values("vary") for v in value.split(",")}
+        if "*" in vary or (self.jar and "cookie" in vary):
+            return 0.0
+        age = _delta_seconds(next(iter(snap.values("age")), None)) or 0
+        if "max-age" in cc:
+            max_age = _delta_seconds(cc["max-age"])
+            if max_age is None:  # invalid: stale at once
+                return 0.0
+            return max(0.0, min(life, max_age - age))
+        expires = snap.values("expires")
+        if expires:
+            when = _http_date(expires[0])
+            if when is None:  # invalid: already expired
+                return 0.0
+            dates = snap.values("date")
+            date = _http_date(dates[0]) if dates else None
+            return max(0.0, min(life, when - (time.time() if date is None else date) - age))
+        return life
+
+    def store(self, key: bytes, snap: _Snapshot, ttl: float | None, generation: int) -> None:
+        life = self.lifetime(snap, ttl)
+        with self.lock:
+            if life <= 0 or generation != self.generation:
+                return
+            self.entries[key] = _Entry(snap, time.monotonic() + life)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.maxsize:
+                self.entries.popitem(last=False)
+
+    def task_done(
+        self,
+        pending: dict[bytes, asyncio.Task[_Snapshot]],
+        key: bytes,
+        ttl: float | None,
+        generation: int,
+        task: asyncio.Task[_Snapshot],
+    ) -> None:
+        with self.lock:
+            if pending.get(key) is task:
+                del pending[key]
+        # exception() also marks a failure as seen when every waiter has gone
+        if not task.cancelled() and task.exception() is None:
+            self.store(key, task.result(), ttl, generation)
+
+    def info(self) -> dict[str, Any]:
+        now = time.monotonic()
+        with self.lock:
+            for k in [k for k, e in self.entries.items() if e.expires <= now]:
+                del self.entries[k]
+            in_flight = len(self.sync_inflight) + sum(len(p) for p in self.inflight.values())
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "shared": self.shared,
+                "size": len(self.entries),
+                "maxsize": self.maxsize,
+                "ttl_seconds": self.ttl,
+                "in_flight": in_flight,
+            }
+
+    def clear(self, stats: bool = True) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.generation += 1
+            if stats:
+                self.hits = self.misses = self.shared = 0
+
+
+def _stored_response(snap: _Snapshot, method: str, from_cache: bool) -> ClientResponse:
+    return ClientResponse(_StoredBody(snap, from_cache), method)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _check_seconds(name: str, v: Any) -> float | None:
@@ -315,7 +706,18 @@ class AsyncHTTPClient:
         trust_env: bool = True,
         user_agent: str | None = None,
         circuit_breaker: Any = None,
+        cache: ResponseCacheConfig | bool | None = None,
+        monitor: Any = True,
     ) -> None:
+        if cache is True:
+            cache = ResponseCacheConfig()
+        elif cache is False:
+            cache = None
+        elif cache is not None and not isinstance(cache, ResponseCacheConfig):
+            raise ConfigError(
+                f"cache: expected a ResponseCacheConfig, True or None, got {type(cache).__name__}"
+            )
+        self._cache = _ResponseStore(cache, jar=bool(cookies)) if cache is not None else None
         self.config = config or ConnectionPoolConfig()
         c = self.config
         self.base_url = base_url
@@ -354,6 +756,7 @@ class AsyncHTTPClient:
             breaker_recovery=breaker_recovery,
         )
         self._default_policy = retry_config._policy() if retry_config is not None else None
+        self._set_monitor(monitor)
         from .monitor._publishers import publish_client
 
         # the default metrics registry exposes this client's stats while it lives
@@ -416,6 +819,117 @@ class AsyncHTTPClient:
         r = await self._core.request(m, url, hdrs, body, total, connect, read, policy, stream)
         return ClientResponse(r, m)
 
+    def _send_sync(self, prepared: tuple[Any, ...]) -> ClientResponse:
+        m, url, hdrs, body, total, connect, read, policy = prepared
+        return ClientResponse(
+            self._core.request_sync(m, url, hdrs, body, total, connect, read, policy), m
+        )
+
+    # -- the response cache -----------------------------------------------------------
+
+    def _cache_plan(
+        self, prepared: tuple[Any, ...], cache: Any, cache_ttl: Any
+    ) -> _CachePlan | None:
+        if not isinstance(cache, bool):
+            raise ConfigError(f"cache: expected True or False, got {cache!r}")
+        ttl = _check_seconds("cache_ttl", cache_ttl)
+        if self._cache is None:
+            if ttl is not None:
+                raise ConfigError("cache_ttl: this client has no response cache (cache=...)")
+            return None
+        if not cache:
+            return None
+        return self._cache.plan(prepared, ttl)
+
+    async def _cache_send(self, prepared: tuple[Any, ...], plan: _CachePlan) -> ClientResponse:
+        store = self._cache
+        if store is None or self._core.closed:
+            return await self._send(prepared, stream=False)  # a closed client raises
+        key, ttl, refresh = plan
+        loop = asyncio.get_running_loop()
+        with store.lock:
+            snap = None if refresh else store.lookup(key)
+            if snap is not None:
+                return _stored_response(snap, prepared[0], True)
+            pending = store.inflight.get(loop)
+            if pending is None:
+                pending = store.inflight[loop] = {}
+            task = None if refresh else pending.get(key)
+            leader = task is None
+            if task is None:
+                store.misses += 1
+                # a task of its own: a waiter's cancellation never reaches the request
+                task = loop.create_task(self._cache_fetch(prepared))
+                pending[key] = task
+                task.add_done_callback(
+                    functools.partial(store.task_done, pending, key, ttl, store.generation)
+                )
+            else:
+                store.shared += 1
+        snap = await asyncio.shield(task)
+        return _stored_response(snap, prepared[0], not leader)
+
+    async def _cache_fetch(self, prepared: tuple[Any, ...]) -> _Snapshot:
+        resp = await self._send(prepared, stream=False)
+        return _Snapshot(resp._r, await resp.read())
+
+    def _cache_send_sync(self, prepared: tuple[Any, ...], plan: _CachePlan) -> ClientResponse:
+        store = self._cache
+        if store is None or self._core.closed or _loop_running():
+            # request_sync() raises for a closed client or inside an event loop
+            return self._send_sync(prepared)
+        key, ttl, refresh = plan
+        while True:
+            with store.lock:
+                snap = None if refresh else store.lookup(key)
+                if snap is not None:
+                    return _stored_response(snap, prepared[0], True)
+                flight = None if refresh else store.sync_inflight.get(key)
+                if flight is None:
+                    store.misses += 1
+                    flight = concurrent.futures.Future()
+                    store.sync_inflight[key] = flight
+                    generation = store.generation
+                    break
+                store.shared += 1
+            try:
+                return _stored_response(flight.result(), prepared[0], True)
+            except concurrent.futures.CancelledError:
+                continue  # the thread sending it was interrupted: send it from here
+
+        def done() -> None:
+            with store.lock:
+                if store.sync_inflight.get(key) is flight:
+                    del store.sync_inflight[key]
+
+        try:
+            resp = self._send_sync(prepared)
+            snap = _Snapshot(resp._r, resp.read().result())
+        except Exception as e:
+            done()
+            flight.set_exception(e)
+            raise
+        except BaseException:  # KeyboardInterrupt: the waiting threads send their own
+            done()
+            flight.cancel()
+            raise
+        done()
+        store.store(key, snap, ttl, generation)
+        flight.set_result(snap)
+        return _stored_response(snap, prepared[0], False)
+
+    def cache_info(self) -> dict[str, Any] | None:
+        """The response cache's figures: ``hits`` (served from the cache), ``misses``
+        (requests sent), ``shared`` (joined an identical request in flight), ``size``,
+        ``maxsize``, ``ttl_seconds``, ``in_flight``; None without a cache."""
+        return self._cache.info() if self._cache is not None else None
+
+    def cache_clear(self) -> None:
+        """Drops every stored response and resets the figures; requests in flight
+        now are not stored when they complete."""
+        if self._cache is not None:
+            self._cache.clear()
+
     def request(
         self,
         method: str,
@@ -427,14 +941,14 @@ class AsyncHTTPClient:
         data: Any = None,
         timeout: Any = None,
         retry_config: RetryConfig | None = None,
+        cache: bool = True,
+        cache_ttl: float | None = None,
     ) -> _RequestContext:
         # validated and encoded now: bad input raises here, before any I/O
-        return _RequestContext(
-            self,
-            self._prepare(
-                method.upper(), (url, params, headers, json, data, timeout, retry_config)
-            ),
+        prepared = self._prepare(
+            method.upper(), (url, params, headers, json, data, timeout, retry_config)
         )
+        return _RequestContext(self, prepared, self._cache_plan(prepared, cache, cache_ttl))
 
     def get(self, url: str, **kwargs: Any) -> _RequestContext:
         return self.request("GET", url, **kwargs)
@@ -466,18 +980,75 @@ class AsyncHTTPClient:
             kwargs.pop("timeout", None),
             kwargs.pop("retry_config", None),
         )
+        cache = kwargs.pop("cache", True)
+        cache_ttl = kwargs.pop("cache_ttl", None)
         if kwargs:
             raise TypeError(f"unexpected arguments: {sorted(kwargs)}")
-        m, u, hdrs, body, total, connect, read, policy = self._prepare(method.upper(), args)
-        return ClientResponse(
-            self._core.request_sync(m, u, hdrs, body, total, connect, read, policy), m
-        )
+        prepared = self._prepare(method.upper(), args)
+        plan = self._cache_plan(prepared, cache, cache_ttl)
+        if plan is not None:
+            return self._cache_send_sync(prepared, plan)
+        return self._send_sync(prepared)
 
     def get_sync(self, url: str, **kwargs: Any) -> ClientResponse:
         return self.request_sync("GET", url, **kwargs)
 
     def post_sync(self, url: str, **kwargs: Any) -> ClientResponse:
         return self.request_sync("POST", url, **kwargs)
+
+    # -- rate limits and reporting ----------------------------------------------------
+
+    def add_rate_limit(
+        self,
+        limiter: Any,
+        *,
+        host: str | None = None,
+        route: str | None = None,
+        methods: Any = None,
+        weight: int = 1,
+    ) -> None:
+        """Makes every request matching ``host`` ("api.example.com" or with ":port"),
+        ``route`` (a path prefix, on segment boundaries) and ``methods`` take ``weight``
+        from ``limiter`` (a :class:`ferrotick.RateLimiter`, which may be shared with
+        other clients and code) before it is sent. Each attempt counts, retries included:
+        each one reaches the server. The wait happens before a connection slot is taken;
+        it is counted in ``stats()`` (``limiter_waits``, ``limiter_wait_seconds``) and
+        bounded by the ``deadline`` across retries."""
+        from ._core import RateLimiter
+
+        if not isinstance(limiter, RateLimiter):
+            raise TypeError(
+                f"limiter: expected a ferrotick.RateLimiter, got {type(limiter).__name__}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            raise ConfigError(f"weight: expected an integer >= 1, got {weight!r}")
+        if isinstance(methods, str):
+            methods = [methods]
+        if methods is not None:
+            methods = [str(m) for m in methods]
+        self._core.add_limit(limiter, host=host, route=route, methods=methods, weight=weight)
+
+    def remove_rate_limit(self, limiter: Any) -> int:
+        """Detaches ``limiter`` from this client; returns how many rules used it."""
+        return int(self._core.remove_limit(limiter))
+
+    def _set_monitor(self, monitor: Any) -> None:
+        """``True``: every logical request (retries included in its time) is reported to
+        the process-wide performance monitor as operation ``"http METHOD scheme://host:port"``;
+        an ``AsyncPerformanceMonitor``: to that one; ``False``/``None``: not reported."""
+        if monitor is None or monitor is False:
+            self._core.set_monitor(None, None)
+            return
+        from .monitor._perf import AsyncPerformanceMonitor
+
+        if monitor is True:
+            monitor = AsyncPerformanceMonitor.get_instance()
+        if not isinstance(monitor, AsyncPerformanceMonitor):
+            raise ConfigError(
+                "monitor: expected True, False or an AsyncPerformanceMonitor, "
+                f"got {type(monitor).__name__}"
+            )
+        self._core.set_monitor(monitor.duration._core, monitor.errors._core)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -490,9 +1061,13 @@ class AsyncHTTPClient:
 
     async def close(self) -> None:
         self._core.close()
+        if self._cache is not None:
+            self._cache.clear(stats=False)
 
     def close_sync(self) -> None:
         self._core.close()
+        if self._cache is not None:
+            self._cache.clear(stats=False)
 
     async def __aenter__(self) -> AsyncHTTPClient:
         return self

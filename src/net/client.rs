@@ -4,6 +4,7 @@
 //! deadline across retries.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
@@ -13,7 +14,10 @@ use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::breaker::{Admit, Breaker};
+use super::limiter::{SlidingWindow, Slot};
+use super::sockets;
 use crate::errors::{ErrorKind, FtError, FtResult};
+use crate::monitor::registry::Metric;
 
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
@@ -199,6 +203,8 @@ impl Drop for Permits {
 #[derive(Default, Debug)]
 pub struct HostStats {
     pub in_flight: AtomicU64,
+    pub limiter_waits: AtomicU64,
+    pub limiter_wait_us: AtomicU64,
     pub waiting: AtomicU64,
     pub requests: AtomicU64,
     pub retries: AtomicU64,
@@ -211,6 +217,58 @@ struct Host {
     sem: Option<Arc<Semaphore>>,
     stats: Arc<HostStats>,
     breaker: Option<Arc<Breaker>>,
+    /// Remote addresses that served this host's responses: the pool's
+    /// connections to them count as this host's.
+    remotes: Mutex<std::collections::HashSet<SocketAddr>>,
+}
+
+/// A rate limiter attached to the client for the requests it matches; each
+/// attempt (retries included: each one reaches the server) takes `weight`
+/// from it before it takes a connection slot.
+pub struct LimitRule {
+    pub limiter: Arc<SlidingWindow>,
+    /// "host" or "host:port"
+    pub host: Option<String>,
+    /// A path prefix, matched on segment boundaries ("/api/v3/order" matches
+    /// "/api/v3/order" and "/api/v3/order/test", not "/api/v3/orders").
+    pub route: Option<String>,
+    pub methods: Option<Vec<reqwest::Method>>,
+    pub weight: u64,
+}
+
+impl LimitRule {
+    fn matches(&self, key: &str, url: &url::Url, method: &reqwest::Method) -> bool {
+        if let Some(h) = &self.host {
+            let host_ok = h.eq_ignore_ascii_case(key)
+                || url.host_str().is_some_and(|x| x.eq_ignore_ascii_case(h));
+            if !host_ok {
+                return false;
+            }
+        }
+        if let Some(r) = &self.route {
+            let path = url.path();
+            let ok = path == r
+                || (path.starts_with(r.as_str())
+                    && (r.ends_with('/') || path.as_bytes().get(r.len()) == Some(&b'/')));
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(ms) = &self.methods {
+            if !ms.contains(method) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Where each logical request is reported: the performance monitor's
+/// duration histogram and error counter (labelled by operation, and by
+/// operation and error type).
+pub struct MonitorHook {
+    pub duration: Arc<Metric>,
+    pub errors: Arc<Metric>,
 }
 
 pub struct Client {
@@ -221,6 +279,10 @@ pub struct Client {
     global: Option<Arc<Semaphore>>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     pub closed: std::sync::atomic::AtomicBool,
+    limits: parking_lot::RwLock<Arc<Vec<LimitRule>>>,
+    monitor: parking_lot::RwLock<Option<Arc<MonitorHook>>>,
+    /// Every connection the pool opened (see `sockets`).
+    conns: Arc<sockets::Registry>,
 }
 
 static CRYPTO: Once = Once::new();
@@ -238,7 +300,9 @@ fn cfg_err(msg: impl Into<String>) -> FtError {
 impl Client {
     pub fn new(cfg: PoolConfig) -> FtResult<Client> {
         install_crypto();
+        let conns = Arc::new(sockets::Registry::default());
         let mut b = reqwest::Client::builder()
+            .connector_layer(sockets::CountingLayer(conns.clone()))
             .user_agent(cfg.user_agent.clone())
             .redirect(if cfg.max_redirects == 0 {
                 reqwest::redirect::Policy::none()
@@ -296,6 +360,9 @@ impl Client {
             cfg,
             hosts: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            limits: parking_lot::RwLock::new(Arc::new(Vec::new())),
+            monitor: parking_lot::RwLock::new(None),
+            conns,
         })
     }
 
@@ -309,6 +376,86 @@ impl Client {
         &self.cfg
     }
 
+    /// Attaches a rate limiter to the requests `rule` matches.
+    pub fn add_limit(&self, rule: LimitRule) {
+        let mut g = self.limits.write();
+        let mut v: Vec<LimitRule> = Vec::with_capacity(g.len() + 1);
+        for r in g.iter() {
+            v.push(LimitRule {
+                limiter: r.limiter.clone(),
+                host: r.host.clone(),
+                route: r.route.clone(),
+                methods: r.methods.clone(),
+                weight: r.weight,
+            });
+        }
+        v.push(rule);
+        *g = Arc::new(v);
+    }
+
+    /// Detaches every rule using `limiter`; returns how many were removed.
+    pub fn remove_limit(&self, limiter: &Arc<SlidingWindow>) -> usize {
+        let mut g = self.limits.write();
+        let before = g.len();
+        let kept: Vec<LimitRule> = g
+            .iter()
+            .filter(|r| !Arc::ptr_eq(&r.limiter, limiter))
+            .map(|r| LimitRule {
+                limiter: r.limiter.clone(),
+                host: r.host.clone(),
+                route: r.route.clone(),
+                methods: r.methods.clone(),
+                weight: r.weight,
+            })
+            .collect();
+        let removed = before - kept.len();
+        *g = Arc::new(kept);
+        removed
+    }
+
+    pub fn set_monitor(&self, hook: Option<MonitorHook>) {
+        *self.monitor.write() = hook.map(Arc::new);
+    }
+
+    /// Waits for the slots of every limiter attached to this request.
+    async fn wait_limits(&self, host: &Host, key: &str, spec: &RequestSpec) -> FtResult<()> {
+        let rules = {
+            let g = self.limits.read();
+            if g.is_empty() {
+                return Ok(());
+            }
+            g.clone()
+        };
+        // gives a reservation back if the request is cancelled while waiting
+        struct Reserved<'a>(&'a SlidingWindow, Option<u64>);
+        impl Drop for Reserved<'_> {
+            fn drop(&mut self) {
+                if let Some(id) = self.1.take() {
+                    self.0.cancel(id);
+                }
+            }
+        }
+        for rule in rules.iter() {
+            if !rule.matches(key, &spec.url, &spec.method) {
+                continue;
+            }
+            match rule.limiter.reserve(rule.weight)? {
+                Slot::Now => {}
+                Slot::At(at, id) => {
+                    let mut guard = Reserved(&rule.limiter, Some(id));
+                    let started = std::time::Instant::now();
+                    host.stats.limiter_waits.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                    guard.1 = None;
+                    host.stats
+                        .limiter_wait_us
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn host(&self, key: &str) -> Arc<Host> {
         let mut hosts = self.hosts.lock();
         hosts
@@ -319,6 +466,7 @@ impl Client {
                         .then(|| Arc::new(Semaphore::new(self.cfg.limit_per_host))),
                     stats: Arc::new(HostStats::default()),
                     breaker: self.cfg.breaker.map(|(n, d)| Arc::new(Breaker::new(n, d))),
+                    remotes: Mutex::new(std::collections::HashSet::new()),
                 })
             })
             .clone()
@@ -401,6 +549,30 @@ impl Client {
         }
         let key = host_key(&spec.url);
         let host = self.host(&key);
+        let hook = self.monitor.read().clone();
+        let Some(hook) = hook else {
+            return self.execute_on(&host, &key, spec).await;
+        };
+        let op = format!("http {} {key}", spec.method);
+        let started = std::time::Instant::now();
+        let result = self.execute_on(&host, &key, spec).await;
+        if let Ok(series) = hook.duration.series(&[op.as_str()]) {
+            series.observe(&hook.duration, started.elapsed().as_secs_f64());
+        }
+        if let Err(e) = &result {
+            if let Ok(series) = hook.errors.series(&[op.as_str(), e.kind.class_name()]) {
+                series.inc(1.0);
+            }
+        }
+        result
+    }
+
+    async fn execute_on(
+        &self,
+        host: &Arc<Host>,
+        key: &str,
+        spec: RequestSpec,
+    ) -> FtResult<Response> {
         let trial = match &host.breaker {
             Some(b) => match b.admit() {
                 Admit::Yes { trial } => trial,
@@ -427,7 +599,7 @@ impl Client {
             }
         }
         let mut pending_verdict = Verdict(host.breaker.as_deref(), trial);
-        let run = self.with_retries(&host, spec);
+        let run = self.with_retries(host, key, spec);
         let result = match self.cfg.deadline {
             Some(d) => match tokio::time::timeout(d, run).await {
                 Ok(r) => r,
@@ -463,10 +635,15 @@ impl Client {
         result
     }
 
-    async fn with_retries(&self, host: &Arc<Host>, spec: RequestSpec) -> FtResult<Response> {
+    async fn with_retries(
+        &self,
+        host: &Arc<Host>,
+        key: &str,
+        spec: RequestSpec,
+    ) -> FtResult<Response> {
         let Some(policy) = spec.retry.clone() else {
             // no retry policy: one attempt, any status comes back as a response
-            return self.attempt(host, &spec).await.map_err(|a| a.err);
+            return self.attempt(host, key, &spec).await.map_err(|a| a.err);
         };
         let idempotent = matches!(
             spec.method,
@@ -479,7 +656,7 @@ impl Client {
         ) || policy.retry_non_idempotent;
         let mut attempt: u32 = 0;
         loop {
-            let outcome = self.attempt(host, &spec).await;
+            let outcome = self.attempt(host, key, &spec).await;
             let retries_left = attempt < policy.max_retries;
             match outcome {
                 Ok(mut resp) => {
@@ -551,8 +728,12 @@ impl Client {
     async fn attempt(
         &self,
         host: &Arc<Host>,
+        key: &str,
         spec: &RequestSpec,
     ) -> Result<Response, AttemptError> {
+        self.wait_limits(host, key, spec)
+            .await
+            .map_err(|err| AttemptError { err, sent: false })?;
         let permits = self
             .acquire(host)
             .await
@@ -599,6 +780,17 @@ impl Client {
             None => send.await,
         }
         .map_err(|e| classify(e, &spec.method, &spec.url))?;
+        if let Some(info) = resp
+            .extensions()
+            .get::<hyper_util::client::legacy::connect::HttpInfo>()
+        {
+            let remote = sockets::normalize(info.remote_addr());
+            self.conns.add(info.local_addr(), remote);
+            let mut remotes = host.remotes.lock();
+            if !remotes.contains(&remote) {
+                remotes.insert(remote);
+            }
+        }
         let status = resp.status();
         let head = Head {
             status: status.as_u16(),
@@ -650,15 +842,31 @@ impl Client {
     }
 
     pub fn stats(&self) -> Vec<(String, HostSnapshot)> {
-        let hosts = self.hosts.lock();
+        let hosts: Vec<(String, Arc<Host>)> = self
+            .hosts
+            .lock()
+            .iter()
+            .map(|(k, h)| (k.clone(), h.clone()))
+            .collect();
+        let open_now = self.conns.retain_open();
         hosts
             .iter()
             .map(|(k, h)| {
                 let s = &h.stats;
+                let in_flight = s.in_flight.load(Ordering::Relaxed);
+                let open = open_now.as_ref().map(|now| {
+                    let remotes = h.remotes.lock();
+                    now.iter().filter(|(_, r)| remotes.contains(r)).count() as u64
+                });
                 (
                     k.clone(),
                     HostSnapshot {
-                        in_flight: s.in_flight.load(Ordering::Relaxed),
+                        open,
+                        idle: open.map(|o| o.saturating_sub(in_flight)),
+                        limiter_waits: s.limiter_waits.load(Ordering::Relaxed),
+                        limiter_wait_seconds: s.limiter_wait_us.load(Ordering::Relaxed) as f64
+                            / 1e6,
+                        in_flight,
                         waiting: s.waiting.load(Ordering::Relaxed),
                         requests: s.requests.load(Ordering::Relaxed),
                         retries: s.retries.load(Ordering::Relaxed),
@@ -672,6 +880,12 @@ impl Client {
             .collect()
     }
 
+    /// Connections the pool holds open, whichever host (None where the OS
+    /// doesn't say).
+    pub fn open_connections(&self) -> Option<u64> {
+        self.conns.retain_open().map(|v| v.len() as u64)
+    }
+
     pub fn global_available(&self) -> Option<usize> {
         self.global.as_ref().map(|s| s.available_permits())
     }
@@ -679,6 +893,12 @@ impl Client {
 
 #[derive(Clone, Debug)]
 pub struct HostSnapshot {
+    /// Connections to the host this process holds open (None where the OS
+    /// doesn't say), and those of them not serving a request.
+    pub open: Option<u64>,
+    pub idle: Option<u64>,
+    pub limiter_waits: u64,
+    pub limiter_wait_seconds: f64,
     pub in_flight: u64,
     pub waiting: u64,
     pub requests: u64,

@@ -7,3 +7,4 @@ pub mod limiter;
 pub mod py;
 pub mod pyclient;
 pub mod pyjson;
+pub mod sockets;

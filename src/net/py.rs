@@ -35,10 +35,10 @@ impl Drop for Reservation {
 /// in any span of `time_window` seconds, the first included.
 #[pyclass(module = "ferrotick", name = "RateLimiter", frozen, subclass)]
 pub struct RateLimiter {
-    inner: Arc<SlidingWindow>,
+    pub(crate) inner: Arc<SlidingWindow>,
 }
 
-fn weight_arg(weight: i64) -> Result<u64, FtError> {
+pub(crate) fn weight_arg(weight: i64) -> Result<u64, FtError> {
     if weight < 1 {
         return Err(FtError::config(format!(
             "weight: must be at least 1, got {weight}"

@@ -12,8 +12,10 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use super::client::{
     self, Body, Client, PoolConfig, RequestSpec, RetryPolicy, Strategy, Streaming, Timeouts,
 };
+use super::py::{weight_arg, RateLimiter};
 use super::pyjson;
 use crate::errors::{config_err, ErrorKind, FtError};
+use crate::monitor::py::PyMetric;
 use crate::runtime::bridge::{self, Converter, FerrotickFuture};
 use crate::runtime::{blocking, duration_arg};
 
@@ -455,10 +457,21 @@ impl HttpClient {
         let d = PyDict::new(py);
         let hosts = PyDict::new(py);
         let (mut in_flight, mut waiting) = (0u64, 0u64);
+        let (mut open, mut idle): (Option<u64>, Option<u64>) = (None, None);
         for (host, s) in self.inner.stats() {
             in_flight += s.in_flight;
             waiting += s.waiting;
+            if let Some(o) = s.open {
+                open = Some(open.unwrap_or(0) + o);
+            }
+            if let Some(i) = s.idle {
+                idle = Some(idle.unwrap_or(0) + i);
+            }
             let h = PyDict::new(py);
+            h.set_item("open", s.open)?;
+            h.set_item("idle", s.idle)?;
+            h.set_item("limiter_waits", s.limiter_waits)?;
+            h.set_item("limiter_wait_seconds", s.limiter_wait_seconds)?;
             h.set_item("in_flight", s.in_flight)?;
             h.set_item("waiting", s.waiting)?;
             h.set_item("requests", s.requests)?;
@@ -470,6 +483,12 @@ impl HttpClient {
             hosts.set_item(host, h)?;
         }
         d.set_item("hosts", hosts)?;
+        // every connection of the pool, including any not yet attributed to a
+        // host (opened in a race for a request that got an idle one instead)
+        let open = self.inner.open_connections().or(open);
+        let idle = open.map(|o| o.saturating_sub(in_flight)).or(idle);
+        d.set_item("open", open)?;
+        d.set_item("idle", idle)?;
         d.set_item("in_flight", in_flight)?;
         d.set_item("waiting", waiting)?;
         d.set_item("limit", self.inner.config().limit)?;
@@ -480,6 +499,93 @@ impl HttpClient {
             self.inner.closed.load(std::sync::atomic::Ordering::Relaxed),
         )?;
         Ok(d)
+    }
+
+    /// Attaches `limiter` to the requests it matches: `host` ("host" or
+    /// "host:port"), `route` (a path prefix on segment boundaries),
+    /// `methods`; each attempt takes `weight`.
+    #[pyo3(signature = (limiter, host=None, route=None, methods=None, weight=1))]
+    fn add_limit(
+        &self,
+        py: Python<'_>,
+        limiter: &Bound<'_, RateLimiter>,
+        host: Option<String>,
+        route: Option<String>,
+        methods: Option<Vec<String>>,
+        weight: i64,
+    ) -> PyResult<()> {
+        let inner = limiter.get().inner.clone();
+        let w = weight_arg(weight).map_err(|e| ft(py, e))?;
+        if w > inner.max() {
+            return Err(config_err(format!(
+                "weight: {w} exceeds the limiter's max_requests ({}); it could never be granted",
+                inner.max()
+            )));
+        }
+        if let Some(h) = &host {
+            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+                return Err(config_err(format!(
+                    "host: expected a host name or host:port, got {h:?}"
+                )));
+            }
+        }
+        if let Some(r) = &route {
+            if !r.starts_with('/') {
+                return Err(config_err(format!(
+                    "route: expected a path starting with '/', got {r:?}"
+                )));
+            }
+        }
+        let methods = match methods {
+            None => None,
+            Some(ms) => {
+                let mut out = Vec::with_capacity(ms.len());
+                for m in ms {
+                    let up = m.to_ascii_uppercase();
+                    let method = reqwest::Method::from_bytes(up.as_bytes())
+                        .map_err(|_| config_err(format!("methods: invalid method {m:?}")))?;
+                    out.push(method);
+                }
+                Some(out)
+            }
+        };
+        self.inner.add_limit(client::LimitRule {
+            limiter: inner,
+            host: host.map(|h| h.to_ascii_lowercase()),
+            route,
+            methods,
+            weight: w,
+        });
+        Ok(())
+    }
+
+    /// Detaches `limiter` from every rule; returns how many were removed.
+    fn remove_limit(&self, limiter: &Bound<'_, RateLimiter>) -> usize {
+        self.inner.remove_limit(&limiter.get().inner)
+    }
+
+    /// Reports every logical request to a duration histogram and an error
+    /// counter (the performance monitor's), or stops reporting (None).
+    #[pyo3(signature = (duration=None, errors=None))]
+    fn set_monitor(
+        &self,
+        duration: Option<&Bound<'_, PyMetric>>,
+        errors: Option<&Bound<'_, PyMetric>>,
+    ) -> PyResult<()> {
+        let hook = match (duration, errors) {
+            (Some(d), Some(e)) => Some(client::MonitorHook {
+                duration: d.get().inner.clone(),
+                errors: e.get().inner.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(config_err(
+                    "monitor: pass both the duration and the errors metric, or neither",
+                ))
+            }
+        };
+        self.inner.set_monitor(hook);
+        Ok(())
     }
 
     /// Refuses new requests; pooled idle connections close with the client.

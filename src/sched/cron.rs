@@ -68,6 +68,12 @@ pub struct CronSpec {
     pub dow_nth: Vec<(u32, u32)>,
     /// weekday Sunday=0: the last such weekday of the month.
     pub dow_last: Vec<u32>,
+    /// APScheduler's day field: "2nd fri" entries, (weekday Sunday=0, n).
+    pub dom_wd_nth: Vec<(u32, u32)>,
+    /// APScheduler's day field: "last fri" entries (weekday Sunday=0).
+    pub dom_wd_last: Vec<u32>,
+    /// APScheduler's `week` field: ISO week numbers (bits 1..=53).
+    pub weeks: Option<u64>,
     pub years: Option<Vec<i64>>,
     pub dom_restricted: bool,
     pub dow_restricted: bool,
@@ -203,6 +209,9 @@ impl CronSpec {
             dow,
             dow_nth: nth,
             dow_last: last,
+            dom_wd_nth: vec![],
+            dom_wd_last: vec![],
+            weeks: None,
             years: None,
             dom_restricted: dom_r,
             dow_restricted: dow_r,
@@ -227,14 +236,15 @@ impl CronSpec {
         minute: Option<&str>,
         second: Option<&str>,
     ) -> FtResult<CronSpec> {
-        if week.is_some() {
-            return Err(err(
-                "week",
-                "ISO week numbers are not supported; use day and month fields",
-            ));
-        }
         // order from coarse to fine
-        let given = [year, month, day.or(day_of_week), hour, minute, second];
+        let given = [
+            year,
+            month,
+            day.or(day_of_week).or(week),
+            hour,
+            minute,
+            second,
+        ];
         let finest = given.iter().rposition(|f| f.is_some());
         let default = |i: usize, min: &'static str| -> &'static str {
             match finest {
@@ -245,7 +255,7 @@ impl CronSpec {
         let second = second.unwrap_or(default(5, "0"));
         let minute = minute.unwrap_or(default(4, "0"));
         let hour_s = hour.unwrap_or(default(3, "0"));
-        let day_s = day.unwrap_or(if day_of_week.is_some() {
+        let day_s = day.unwrap_or(if day_of_week.is_some() || week.is_some() {
             "*"
         } else {
             default(2, "1")
@@ -254,7 +264,11 @@ impl CronSpec {
         let (seconds, _) = parse_field("second", second, 0, 59, None)?;
         let (minutes, _) = parse_field("minute", minute, 0, 59, None)?;
         let (hours, hr) = parse_field("hour", hour_s, 0, 23, None)?;
-        let (dom, dom_last, dom_r) = parse_dom("day", day_s)?;
+        let day_parts = parse_day_keyword("day", day_s)?;
+        let weeks = match week {
+            None => None,
+            Some(w) => Some(parse_field("week", w, 1, 53, None)?.0),
+        };
         let (months, _) = parse_field("month", month_s, 1, 12, Some((&MONTHS, 1)))?;
         let (dow, nth, last, dow_r) = match day_of_week {
             Some(d) => parse_dow("day_of_week", d, true)?,
@@ -268,21 +282,25 @@ impl CronSpec {
             seconds,
             minutes,
             hours: hours as u32,
-            dom,
-            dom_last,
+            dom: day_parts.mask,
+            dom_last: day_parts.last,
             dom_clamp: None,
             months: months as u16,
             dow,
             dow_nth: nth,
             dow_last: last,
+            dom_wd_nth: day_parts.nth,
+            dom_wd_last: day_parts.last_wd,
+            weeks,
             years,
-            dom_restricted: dom_r,
+            dom_restricted: day_parts.restricted,
             dow_restricted: dow_r,
             or_days: false,
             hour_specific: hr && !hour_s.contains('/'),
             source: format!(
-                "year={} month={month_s} day={day_s} day_of_week={} hour={hour_s} minute={minute} second={second}",
+                "year={} month={month_s} week={} day={day_s} day_of_week={} hour={hour_s} minute={minute} second={second}",
                 year.unwrap_or("*"),
+                week.unwrap_or("*"),
                 day_of_week.unwrap_or("*")
             ),
         };
@@ -327,6 +345,9 @@ impl CronSpec {
             dow: dow_mask.unwrap_or(0x7f),
             dow_nth: vec![],
             dow_last: vec![],
+            dom_wd_nth: vec![],
+            dom_wd_last: vec![],
+            weeks: None,
             years: None,
             dom_restricted: dom_r,
             dow_restricted: dow_mask.is_some(),
@@ -361,10 +382,21 @@ impl CronSpec {
 
     fn day_matches(&self, y: i64, m: u32, d: u32) -> bool {
         let dim = days_in_month(y, m);
+        let days = super::civil::days_from_civil(y, m, d);
+        let wd = weekday_sun0(days);
+        if let Some(weeks) = self.weeks {
+            if weeks & (1u64 << iso_week(days)) == 0 {
+                return false;
+            }
+        }
         let dom_ok = self.dom & (1 << d) != 0 && self.dom_clamp.is_none()
             || (self.dom_last && d == dim)
-            || self.dom_clamp.is_some_and(|c| d == c.min(dim));
-        let wd = weekday_sun0(super::civil::days_from_civil(y, m, d));
+            || self.dom_clamp.is_some_and(|c| d == c.min(dim))
+            || self
+                .dom_wd_nth
+                .iter()
+                .any(|&(w, n)| w == wd && (d - 1) / 7 + 1 == n)
+            || self.dom_wd_last.iter().any(|&w| w == wd && d + 7 > dim);
         let dow_ok = self.dow & (1 << wd) != 0
             || self
                 .dow_nth
@@ -540,6 +572,69 @@ fn parse_dom(field: &str, expr: &str) -> FtResult<(u32, bool, bool)> {
         parse_field(field, &rest.join(","), 1, 31, None)?.0 as u32
     };
     Ok((mask, last, restricted))
+}
+
+/// ISO 8601 week number (1-53) of the day `days` after 1970-01-01.
+fn iso_week(days: i64) -> u32 {
+    let monday0 = (days + 3).rem_euclid(7); // 1970-01-01 was a Thursday
+    let thursday = days - monday0 + 3; // the week belongs to its Thursday's year
+    let (year, _, _) = super::civil::civil_from_days(thursday);
+    ((thursday - super::civil::days_from_civil(year, 1, 1)) / 7 + 1) as u32
+}
+
+struct DayParts {
+    mask: u32,
+    last: bool,
+    nth: Vec<(u32, u32)>,
+    last_wd: Vec<u32>,
+    restricted: bool,
+}
+
+/// APScheduler's `day` field: numbers, ranges and steps as in cron, plus
+/// `last` (the month's last day), `last fri` and `1st`..`5th fri`.
+fn parse_day_keyword(field: &str, expr: &str) -> FtResult<DayParts> {
+    let weekday = |s: &str, item: &str| -> FtResult<u32> {
+        name_index(s, &DAYS_SUN0, &DAYS_FULL)
+            .map(|i| i as u32)
+            .ok_or_else(|| err(field, format!("unknown weekday {s:?} in {item:?}")))
+    };
+    let mut parts = DayParts {
+        mask: 0,
+        last: false,
+        nth: Vec::new(),
+        last_wd: Vec::new(),
+        restricted: !expr.trim_start().starts_with('*') && !expr.trim_start().starts_with('?'),
+    };
+    let mut rest: Vec<&str> = Vec::new();
+    for item in expr.split(',') {
+        let t = item.trim().to_ascii_lowercase();
+        let words: Vec<&str> = t.split_whitespace().collect();
+        match words.as_slice() {
+            ["last"] | ["l"] => parts.last = true,
+            ["last", wd] => parts.last_wd.push(weekday(wd, item)?),
+            [ord, wd] => {
+                let n = match *ord {
+                    "1st" => 1,
+                    "2nd" => 2,
+                    "3rd" => 3,
+                    "4th" => 4,
+                    "5th" => 5,
+                    _ => {
+                        return Err(err(
+                            field,
+                            format!("{item:?}: expected 1st-5th or last before the weekday"),
+                        ))
+                    }
+                };
+                parts.nth.push((weekday(wd, item)?, n));
+            }
+            _ => rest.push(item),
+        }
+    }
+    if !rest.is_empty() {
+        parts.mask = parse_field(field, &rest.join(","), 1, 31, None)?.0 as u32;
+    }
+    Ok(parts)
 }
 
 /// Day-of-week field. `monday0` selects APScheduler numbering (0 = Monday).
@@ -787,6 +882,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn keyword_day_expressions_and_iso_weeks() {
+        let z = Zone::utc();
+        let kw = |day: Option<&str>, week: Option<&str>, dow: Option<&str>| {
+            CronSpec::from_fields(None, None, day, week, dow, Some("9"), None, None)
+        };
+        let after = utc(2024, 11, 23, 0, 0, 0);
+        // the month's last day: 2024-11-30
+        let s = kw(Some("last"), None, None).expect("valid");
+        assert_eq!(s.next_after(after, &z), Some(utc(2024, 11, 30, 9, 0, 0)));
+        // the last Friday of the month: 2024-11-29, then 2024-12-27
+        let s = kw(Some("last fri"), None, None).expect("valid");
+        let t = s.next_after(after, &z).expect("fires");
+        assert_eq!(t, utc(2024, 11, 29, 9, 0, 0));
+        assert_eq!(s.next_after(t, &z), Some(utc(2024, 12, 27, 9, 0, 0)));
+        // the third Friday (options expiry): 2024-12-20, then 2025-01-17
+        let s = kw(Some("3rd fri"), None, None).expect("valid");
+        let t = s.next_after(after, &z).expect("fires");
+        assert_eq!(t, utc(2024, 12, 20, 9, 0, 0));
+        assert_eq!(s.next_after(t, &z), Some(utc(2025, 1, 17, 9, 0, 0)));
+        // a list mixing forms: the 1st Monday or the 15th
+        let s = kw(Some("1st mon,15"), None, None).expect("valid");
+        let t = s.next_after(after, &z).expect("fires");
+        assert_eq!(t, utc(2024, 12, 2, 9, 0, 0));
+        assert_eq!(s.next_after(t, &z), Some(utc(2024, 12, 15, 9, 0, 0)));
+        // ISO weeks: 2024-12-30 is in week 1 of 2025; week 1 Mondays
+        let s = kw(None, Some("1"), Some("mon")).expect("valid");
+        assert_eq!(s.next_after(after, &z), Some(utc(2024, 12, 30, 9, 0, 0)));
+        // week 53 exists in 2026 (Mon 2026-12-28)
+        let s = kw(None, Some("53"), Some("mon")).expect("valid");
+        assert_eq!(s.next_after(after, &z), Some(utc(2026, 12, 28, 9, 0, 0)));
+        assert_eq!(
+            iso_week(crate::sched::civil::days_from_civil(2021, 1, 3)),
+            53
+        );
+        assert_eq!(
+            iso_week(crate::sched::civil::days_from_civil(2021, 1, 4)),
+            1
+        );
+        // errors name the field
+        for (day, week) in [
+            (Some("6th fri"), None),
+            (Some("last xyz"), None),
+            (Some("first fri"), None),
+            (None, Some("54")),
+            (None, Some("0")),
+        ] {
+            let e = kw(day, week, None).expect_err("invalid");
+            let field = if day.is_some() { "day" } else { "week" };
+            assert!(e.to_string().contains(field), "{e}");
+        }
+    }
     #[test]
     fn dst_gap_fires_once_at_transition() {
         let z = zone("America/New_York");

@@ -192,7 +192,8 @@ class CronTrigger(BaseTrigger):
     standard five fields (day-of-week 0-7, Sunday 0 or 7), names, ranges, steps,
     lists, ``@hourly``-style macros, ``L``, ``FRI#3``, ``5L`` and an optional leading
     seconds field. ``CronTrigger(hour=1, day_of_week="mon")`` is APScheduler's keyword
-    form (day_of_week 0 = Monday; day and day_of_week must both match).
+    form (day_of_week 0 = Monday; all given fields must match), with its ``day``
+    expressions ``last``, ``last fri`` and ``1st``-``5th fri`` and ISO ``week`` numbers.
     """
 
     def __init__(
