@@ -68,6 +68,11 @@ def test_http_client_figures_are_exposed_while_it_lives():
         (("client", client.metrics_name), ("host", "http://127.0.0.1:9")),
     )
     assert samples[key] == 1.0
+    labels = (("client", client.metrics_name), ("host", "http://127.0.0.1:9"))
+    # nothing connected: no connection held; no limiter attached: no waits
+    assert samples[("ferrotick_http_client_open_connections", labels)] == 0.0
+    assert samples[("ferrotick_http_client_idle_connections", labels)] == 0.0
+    assert samples[("ferrotick_http_client_limiter_waits_total", labels)] == 0.0
     name = client.metrics_name
     del client
     gc.collect()

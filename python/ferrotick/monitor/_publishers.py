@@ -7,7 +7,8 @@ time their figures become Prometheus families:
 * ``ferrotick_http_client_in_flight{client,host}``, ``..._waiting{client,host}``
   (requests waiting for a connection slot), ``..._requests_total``,
   ``..._retries_total``, ``..._errors_total``, ``..._pool_waits_total`` and
-  ``..._pool_wait_seconds_total`` per host, and
+  ``..._pool_wait_seconds_total``, ``..._open_connections``, ``..._idle_connections``,
+  ``..._limiter_waits_total`` and ``..._limiter_wait_seconds_total`` per host, and
   ``ferrotick_http_client_breaker_open{client,host}``;
 * ``ferrotick_scheduler_job_runs_total{scheduler,job}``, ``..._errors_total``,
   ``..._misses_total``, ``..._skips_total``, ``..._running`` and
@@ -65,6 +66,11 @@ def collect() -> list[dict[str, Any]]:
             add("pool_waits", "_total", labels, h["pool_waits"])
             add("pool_wait_seconds", "_total", labels, h["pool_wait_seconds"])
             add("breaker_open", "", labels, 1.0 if h.get("breaker") == "open" else 0.0)
+            if h.get("open") is not None:
+                add("open_connections", "", labels, h["open"])
+                add("idle_connections", "", labels, h["idle"])
+            add("limiter_waits", "_total", labels, h.get("limiter_waits", 0))
+            add("limiter_wait_seconds", "_total", labels, h.get("limiter_wait_seconds", 0.0))
     helps = {
         "in_flight": ("gauge", "HTTP requests holding a connection slot."),
         "waiting": ("gauge", "HTTP requests waiting for a connection slot."),
@@ -74,6 +80,10 @@ def collect() -> list[dict[str, Any]]:
         "pool_waits": ("counter", "Requests that had to wait for a connection slot."),
         "pool_wait_seconds": ("counter", "Time spent waiting for connection slots."),
         "breaker_open": ("gauge", "1 while the host's circuit breaker is open."),
+        "open_connections": ("gauge", "Connections to the host this process holds open."),
+        "idle_connections": ("gauge", "Open connections to the host not serving a request."),
+        "limiter_waits": ("counter", "Requests that waited for an attached rate limiter."),
+        "limiter_wait_seconds": ("counter", "Time spent waiting for attached rate limiters."),
     }
     for key, (kind, help) in helps.items():
         if key in http_rows:
