@@ -39,6 +39,9 @@ struct Parser<'a, 'py> {
     i: usize,
     depth: usize,
     keys: HashMap<&'a [u8], Bound<'py, PyString>, BuildHasherDefault<Fx>>,
+    /// Items of the arrays being parsed, innermost last: one buffer for the
+    /// whole document instead of a Vec per array.
+    stack: Vec<Bound<'py, PyAny>>,
 }
 
 fn err(pos: usize, what: &str) -> PyErr {
@@ -147,22 +150,23 @@ impl<'a, 'py> Parser<'a, 'py> {
     fn array(&mut self) -> PyResult<Bound<'py, PyAny>> {
         self.enter()?;
         self.i += 1;
-        let mut items: Vec<Bound<'py, PyAny>> = Vec::new();
         self.ws();
         if self.peek() == Some(b']') {
             self.i += 1;
             self.depth -= 1;
             return Ok(PyList::empty(self.py).into_any());
         }
+        let base = self.stack.len();
         loop {
-            items.push(self.value()?);
+            let v = self.value()?;
+            self.stack.push(v);
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
                     self.depth -= 1;
-                    return Ok(list_from(self.py, items)?.into_any());
+                    return Ok(list_from(self.py, self.stack.drain(base..))?.into_any());
                 }
                 _ => return Err(err(self.i, "expected ',' or ']'")),
             }
@@ -175,6 +179,26 @@ impl<'a, 'py> Parser<'a, 'py> {
         let s = self.s;
         let mut j = start;
         let mut ascii = true;
+        // eight bytes at a time while none of them is '"', '\\', a control
+        // character or non-ASCII (SWAR: a zero byte of x ^ c, or a byte < 0x20,
+        // sets that byte's high bit in `hit`)
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        while j + 8 <= s.len() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&s[j..j + 8]);
+            let x = u64::from_le_bytes(w);
+            let quote = x ^ (ONES * b'"' as u64);
+            let slash = x ^ (ONES * b'\\' as u64);
+            let hit = (quote.wrapping_sub(ONES) & !quote)
+                | (slash.wrapping_sub(ONES) & !slash)
+                | x.wrapping_sub(ONES * 0x20)
+                | x;
+            if hit & HIGH != 0 {
+                break;
+            }
+            j += 8;
+        }
         while j < s.len() {
             let b = s[j];
             if b == b'"' {
@@ -364,11 +388,13 @@ impl<'a, 'py> Parser<'a, 'py> {
             }
         }
         self.i = j;
-        let text = std::str::from_utf8(&s[start..j]).map_err(|_| err(start, "bad number"))?;
         if float {
             let v = match fast_float(&s[start..j]) {
                 Some(v) => v,
-                None => text.parse().map_err(|_| err(start, "bad number"))?,
+                None => std::str::from_utf8(&s[start..j])
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| err(start, "bad number"))?,
             };
             return Ok(PyFloat::new(self.py, v).into_any());
         }
@@ -383,6 +409,7 @@ impl<'a, 'py> Parser<'a, 'py> {
             return Ok(v.into_pyobject(self.py)?.into_any());
         }
         // big integers: exact, as Python's json gives
+        let text = std::str::from_utf8(&s[start..j]).map_err(|_| err(start, "bad number"))?;
         let int = self.py.import("builtins")?.getattr("int")?;
         int.call1((text,))
     }
@@ -465,7 +492,10 @@ fn fast_float(t: &[u8]) -> Option<f64> {
 }
 
 /// A list made at its final size, taking over the items' references.
-fn list_from<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+fn list_from<'py>(
+    py: Python<'py>,
+    items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
     // SAFETY: PyList_New(n) returns a new list with n NULL slots (or NULL
     // with an exception set, turned into an error by from_owned_ptr_or_err).
     // Each slot is filled exactly once with a strong reference that
@@ -517,6 +547,30 @@ fn intern(s: &mut Bound<'_, PyString>) {
     }
 }
 
+/// Pauses Python's cyclic garbage collector while alive (if it was on).
+struct GcPause(bool);
+
+impl GcPause {
+    fn new() -> GcPause {
+        // SAFETY: PyGC_Disable only flips the interpreter's "enabled" flag
+        // and returns the previous state; the caller holds the GIL (we are
+        // called with a `Python` token).
+        GcPause(unsafe { pyo3::ffi::PyGC_Disable() } == 1)
+    }
+}
+
+impl Drop for GcPause {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: as in `new`; the GIL is still held (the guard lives
+            // inside `loads`, which holds a `Python` token throughout).
+            unsafe {
+                pyo3::ffi::PyGC_Enable();
+            }
+        }
+    }
+}
+
 /// Parses JSON bytes into Python objects.
 pub fn loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
@@ -526,7 +580,12 @@ pub fn loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         i: 0,
         depth: 0,
         keys: HashMap::default(),
+        stack: Vec::with_capacity(64),
     };
+    // No cycle can form while a document is decoded, yet every list and dict
+    // made counts towards the cyclic GC's next pass, which would then walk the
+    // half-built tree again and again: pause it for the parse.
+    let _gc = GcPause::new();
     let v = p.value()?;
     p.ws();
     if p.i != data.len() {
