@@ -163,7 +163,9 @@ def _get_loop() -> asyncio.AbstractEventLoop:
     return _loop
 
 
-async def _workers(one: Callable[[], Awaitable[object]], n: int) -> None:
+async def _workers(
+    one: Callable[[], Awaitable[object]], n: int, latencies: list[float] | None = None
+) -> None:
     remaining = n
 
     async def worker() -> None:
@@ -171,6 +173,20 @@ async def _workers(one: Callable[[], Awaitable[object]], n: int) -> None:
         while remaining > 0:
             remaining -= 1
             await one()
+
+    async def timed_worker() -> None:
+        nonlocal remaining
+        clock = time.perf_counter
+        record = latencies.append  # type: ignore[union-attr]
+        while remaining > 0:
+            remaining -= 1
+            t = clock()
+            await one()
+            record(clock() - t)
+
+    if latencies is not None:
+        await asyncio.gather(*[timed_worker() for _ in range(CONCURRENCY)])
+        return
 
     await asyncio.gather(*[worker() for _ in range(CONCURRENCY)])
 
@@ -184,6 +200,7 @@ def _http_contender(
     label: str,
     setup: Callable[[str], Awaitable[Callable[[], Awaitable[object]]]],
     cap: int | None = None,
+    p99: bool = False,
 ) -> Callable[[int], object]:
     from run import Measurement
 
@@ -198,6 +215,14 @@ def _http_contender(
                 assert loop.run_until_complete(one()) == JSON_DOC, label
                 _clients[label] = one
             one = _clients[label]  # type: ignore[assignment]
+            if p99:
+                lat: list[float] = []
+                c0 = time.process_time()
+                loop.run_until_complete(_workers(one, n, lat))  # type: ignore[arg-type]
+                c1 = time.process_time()
+                lat.sort()
+                # wall = the p99 latency of one request; CPU per request
+                return Measurement(lat[int(0.99 * (len(lat) - 1))], (c1 - c0) / n, 1)
             s0 = _server.cpu_seconds()
             c0 = time.process_time()
             t0 = time.perf_counter()
@@ -473,6 +498,32 @@ def _benchmarks() -> list:
             ops=20_000,
             quick_ops=2_000,
             targets=targets,
+            unit="request",
+        )
+    )
+
+    latency = {
+        label: _http_contender(label, setup, None, p99=True)
+        for label, setup in (
+            ("ferrotick", _setup_ferrotick),
+            ("aiohttp", _setup_aiohttp),
+            ("pyreqwest", _setup_pyreqwest),
+        )
+        if label == "ferrotick" or label in http
+    }
+    benches.append(
+        Benchmark(
+            name="net_http_get_json_p99",
+            description=(
+                "The same load as `net_http_get_json` (64 workers, the same clients and "
+                "server), each request timed from the call to the decoded JSON: **time per "
+                "request = the p99 latency** of one round (the rate column is 1 / that and "
+                "means nothing). Target: p99 no worse than aiohttp's (ratio >= 1)."
+            ),
+            contenders=latency,
+            ops=20_000,
+            quick_ops=2_000,
+            targets={"aiohttp": 1.0} if "aiohttp" in latency else {},
             unit="request",
         )
     )
