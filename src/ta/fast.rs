@@ -470,13 +470,13 @@ fn sum(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         return;
     }
     let mut total = 0.0;
-    for &v in &x[..p - 1] {
+    for &v in &x[..p] {
         total += chk(bad, v);
     }
-    for i in p - 1..n {
-        total += chk(bad, x[i]);
+    out[p - 1] = total;
+    for i in p..n {
+        total += chk(bad, x[i]) - x[i - p];
         out[i] = total;
-        total -= x[i + 1 - p];
     }
 }
 
@@ -494,13 +494,13 @@ fn sma(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     }
     let pf = p as f64;
     let mut sum = 0.0;
-    for &v in &x[..p - 1] {
+    for &v in &x[..p] {
         sum += chk(bad, v);
     }
-    for i in p - 1..n {
-        sum += chk(bad, x[i]);
+    out[p - 1] = sum * (1.0 / pf);
+    for i in p..n {
+        sum += chk(bad, x[i]) - x[i - p];
         out[i] = sum * (1.0 / pf);
-        sum -= x[i + 1 - p];
     }
 }
 
@@ -522,22 +522,29 @@ fn trima(x: &[f64], n1: usize, n2: usize, bad: &mut bool, out: &mut [f64]) {
         s1 += chk(bad, v);
     }
     for i in n1 - 1..n {
-        s1 += chk(bad, x[i]);
+        // first SMA (as Sma::add: p values one by one, then x - leaving)
+        if i < n1 {
+            s1 += chk(bad, x[i]);
+        } else {
+            s1 += chk(bad, x[i]) - x[i - n1];
+        }
         let a = s1 * (1.0 / p1);
-        s1 -= x[i + 1 - n1];
         // second SMA over the first one's outputs
+        let k = i + 1 - n1; // index of `a` among the first SMA's outputs
+        if k < n2 {
+            s2 += a;
+        } else {
+            s2 += a - ring[pos];
+        }
         ring[pos] = a;
-        s2 += a;
         pos += 1;
         if pos == n2 {
             pos = 0;
         }
-        let k = i + 1 - n1; // index of `a` among the first SMA's outputs
         if k + 1 < n2 {
             continue;
         }
         out[i] = s2 * (1.0 / p2);
-        s2 -= ring[pos];
     }
 }
 
@@ -792,13 +799,16 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
         s1 += v;
         s2 += v * v;
         since += 1;
-        // SMA state machine
-        sum += xi;
+        // SMA state machine (Sma::add)
+        if i < p {
+            sum += xi;
+        } else {
+            sum += xi - x[i - p];
+        }
         if i + 1 < p {
             continue;
         }
         let mid = sum * (1.0 / pf);
-        sum -= x[i + 1 - p];
         let m1 = s1 * (1.0 / pf);
         let m2 = s2 * (1.0 / pf);
         let o = x[i + 1 - p] - k;

@@ -205,23 +205,33 @@ impl Sma {
         }
     }
 
+    /// Adds `x` to the window's sum: the first `p` values one by one, then
+    /// `x - leaving` (one addition on the running sum per bar, where TA-Lib
+    /// adds and subtracts: the same sum within an ulp, half the latency).
+    /// Whole-array loops in `fast` repeat exactly these operations.
     #[inline(always)]
-    pub fn push(&mut self, x: f64) -> Option<f64> {
+    pub fn add(&mut self, x: f64) -> bool {
+        let leaving = self.ring[self.pos];
         self.ring[self.pos] = x;
-        self.sum += x;
         self.pos += 1;
         if self.pos == self.p {
             self.pos = 0;
         }
-        if self.n + 1 < self.p {
+        if self.n < self.p {
+            self.sum += x;
             self.n += 1;
-            return None;
+            self.n == self.p
+        } else {
+            self.sum += x - leaving;
+            true
         }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) -> Option<f64> {
         // Multiplying by the reciprocal (hoisted out of whole-array loops)
         // instead of dividing at every bar: at most 1 ulp from TA-Lib.
-        let out = self.sum * (1.0 / self.pf);
-        self.sum -= self.ring[self.pos];
-        Some(out)
+        self.add(x).then(|| self.sum * (1.0 / self.pf))
     }
 }
 
@@ -242,20 +252,7 @@ impl Sum {
 
     #[inline(always)]
     pub fn push(&mut self, x: f64) -> Option<f64> {
-        let s = &mut self.inner;
-        s.ring[s.pos] = x;
-        s.sum += x;
-        s.pos += 1;
-        if s.pos == s.p {
-            s.pos = 0;
-        }
-        if s.n + 1 < s.p {
-            s.n += 1;
-            return None;
-        }
-        let out = s.sum;
-        s.sum -= s.ring[s.pos];
-        Some(out)
+        self.inner.add(x).then_some(self.inner.sum)
     }
 }
 
@@ -291,7 +288,11 @@ impl Ema {
     /// One step once `ready` (the same arithmetic as `push`).
     #[inline(always)]
     pub fn step(prev: f64, x: f64, k: f64) -> f64 {
-        (x - prev).mul_add(k, prev)
+        // prev * (1 - k) + k * x: the recurrence waits on one fused
+        // multiply-add per bar (k * x and 1 - k are off the chain), where
+        // TA-Lib's (x - prev) * k + prev waits on a subtraction and a
+        // multiply-add. Within a few ulps of it; EMA forgets the difference.
+        prev.mul_add(1.0 - k, k * x)
     }
 
     #[inline(always)]
@@ -315,8 +316,6 @@ impl Ema {
             self.prev /= self.p as f64;
             return Some(self.prev);
         }
-        // Fused multiply-add (exactly rounded everywhere; TA-Lib 0.8 builds
-        // with FMA too): (x - prev) * k + prev.
         self.prev = Ema::step(self.prev, x, self.k);
         Some(self.prev)
     }
