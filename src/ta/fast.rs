@@ -838,11 +838,13 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         return;
     }
     let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
-    let pf = p as f64;
     let mut nan = x[..p].iter().fold(false, |a, v| a | v.is_nan());
     let mut sum_roc1 = 0.0;
+    let mut nonzero = 0u32;
     for b in 1..p {
-        sum_roc1 += (x[b - 1] - x[b]).abs();
+        let d = (x[b - 1] - x[b]).abs();
+        sum_roc1 += d;
+        nonzero += (d != 0.0) as u32;
     }
     let mut prev_kama = 0.0;
     for b in p..n {
@@ -851,27 +853,24 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         let back_p = x[b - p];
         let prev = x[b - 1];
         if b == p {
-            sum_roc1 += (prev - xb).abs();
+            let d = (prev - xb).abs();
+            sum_roc1 += d;
+            nonzero += (d != 0.0) as u32;
             prev_kama = prev;
         } else {
-            sum_roc1 -= (x[b - p - 1] - back_p).abs();
-            sum_roc1 += (xb - prev).abs();
+            let (d_in, d_out) = ((xb - prev).abs(), (x[b - p - 1] - back_p).abs());
+            sum_roc1 += d_in - d_out;
+            nonzero = (nonzero + (d_in != 0.0) as u32).saturating_sub((d_out != 0.0) as u32);
         }
-        let scale = xb
-            .abs()
-            .max(back_p.abs())
-            .max(prev.abs())
-            .max(prev_kama.abs());
-        if sum_roc1 < 1e-12 * scale * pf {
+        sum_roc1 = super::ma::kama_fix(sum_roc1, nonzero, p, xb, back_p, prev, || {
             let mut s = 0.0;
             let mut pv = back_p;
             for &v in &x[b + 1 - p..b] {
                 s += (v - pv).abs();
                 pv = v;
             }
-            s += (xb - pv).abs();
-            sum_roc1 = s;
-        }
+            s + (xb - pv).abs()
+        });
         let period_roc = xb - back_p;
         let mut t = if sum_roc1 <= period_roc || is_zero(sum_roc1) {
             1.0
@@ -880,7 +879,7 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         };
         t = (t * const_diff) + KAMA_CONST_MAX;
         let sc = t * t;
-        prev_kama = (xb - prev_kama).mul_add(sc, prev_kama);
+        prev_kama = prev_kama.mul_add(1.0 - sc, sc * xb);
         out[b] = prev_kama;
     }
     *bad |= nan;

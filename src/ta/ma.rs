@@ -453,12 +453,43 @@ pub struct Kama {
     n: usize,
     ring: Ring,
     sum_roc1: f64,
+    /// How many of the window's |differences| are not zero: a flat window
+    /// (0) has a sum of exactly 0, whatever the running sum kept.
+    nonzero: u32,
     prev: f64,
     prev_kama: f64,
     trailing: f64,
 }
 
 pub const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
+
+/// KAMA's running sum of |differences|, corrected where rounding matters: a
+/// flat window (`nonzero == 0`) sums to exactly 0, and a sum that is a
+/// rounding residue against the window's magnitude (the bar, the one
+/// leaving, the previous one) is recomputed exactly by `exact`. Plain
+/// comparisons, no NaN handling: a NaN bar sends the whole-array loop back
+/// to the state machine anyway.
+#[inline(always)]
+pub fn kama_fix(
+    sum_roc1: f64,
+    nonzero: u32,
+    p: usize,
+    x: f64,
+    back_p: f64,
+    prev: f64,
+    exact: impl FnOnce() -> f64,
+) -> f64 {
+    if nonzero == 0 {
+        return 0.0;
+    }
+    let big = |a: f64, b: f64| if a > b { a } else { b };
+    let scale = big(big(x.abs(), back_p.abs()), prev.abs());
+    if sum_roc1 < 1e-12 * scale * p as f64 {
+        exact()
+    } else {
+        sum_roc1
+    }
+}
 
 impl Kama {
     pub fn new(p: usize) -> Self {
@@ -468,6 +499,7 @@ impl Kama {
             n: 0,
             ring: Ring::new(p),
             sum_roc1: 0.0,
+            nonzero: 0,
             prev: 0.0,
             prev_kama: 0.0,
             trailing: 0.0,
@@ -490,7 +522,9 @@ impl Kama {
     pub fn push(&mut self, x: f64) -> Option<f64> {
         if self.n < self.p {
             if self.n > 0 {
-                self.sum_roc1 += (self.prev - x).abs();
+                let d = (self.prev - x).abs();
+                self.sum_roc1 += d;
+                self.nonzero += (d != 0.0) as u32;
             }
             self.n += 1;
             self.prev = x;
@@ -500,36 +534,35 @@ impl Kama {
         let back_p = self.ring.oldest(); // x[b - p]
         if self.n == self.p {
             // The last of the initial differences, then the first output.
-            self.sum_roc1 += (self.prev - x).abs();
+            let d = (self.prev - x).abs();
+            self.sum_roc1 += d;
+            self.nonzero += (d != 0.0) as u32;
             self.prev_kama = self.prev;
         } else {
-            self.sum_roc1 -= (self.trailing - back_p).abs();
-            self.sum_roc1 += (x - self.prev).abs();
+            // one addition on the running sum per bar (the difference of the
+            // entering and leaving terms is off its dependency chain)
+            let (d_in, d_out) = ((x - self.prev).abs(), (self.trailing - back_p).abs());
+            self.sum_roc1 += d_in - d_out;
+            self.nonzero =
+                (self.nonzero + (d_in != 0.0) as u32).saturating_sub((d_out != 0.0) as u32);
         }
         self.n += 1;
-        // A running sum of |differences| keeps a rounding residue where the
-        // true sum is zero (a flat window): recompute it exactly then, so
-        // that a flat window counts as zero as it does in TA-Lib.
-        let scale = x
-            .abs()
-            .max(back_p.abs())
-            .max(self.prev.abs())
-            .max(self.prev_kama.abs());
-        if self.sum_roc1 < 1e-12 * scale * self.p as f64 {
+        let (ring, p) = (&self.ring, self.p);
+        self.sum_roc1 = kama_fix(self.sum_roc1, self.nonzero, p, x, back_p, self.prev, || {
             let mut s = 0.0;
             let mut prev = back_p;
-            for age in (0..self.p - 1).rev() {
-                let v = self.ring.back(age);
+            for age in (0..p - 1).rev() {
+                let v = ring.back(age);
                 s += (v - prev).abs();
                 prev = v;
             }
-            s += (x - prev).abs();
-            self.sum_roc1 = s;
-        }
+            s + (x - prev).abs()
+        });
         let period_roc = x - back_p;
         self.trailing = back_p;
         let sc = self.smooth(period_roc);
-        self.prev_kama = (x - self.prev_kama).mul_add(sc, self.prev_kama);
+        // prev_kama + sc * (x - prev_kama), with one multiply-add on the chain
+        self.prev_kama = self.prev_kama.mul_add(1.0 - sc, sc * x);
         self.prev = x;
         self.ring.push(x);
         Some(self.prev_kama)
