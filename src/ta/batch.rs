@@ -184,14 +184,18 @@ fn clean_span<K: Kernel>(k: &mut K, c: &Cols<'_>, out: &mut OutRows<'_>, i: usiz
     }
 }
 
-/// True when the CPU has fused multiply-add instructions: the loops are
-/// then compiled with them (the kernels use `mul_add`, which is exactly
-/// rounded either way, so results do not depend on this).
+/// True when the CPU has fused multiply-add instructions and AVX2: the loops
+/// are then compiled with them (the kernels use `mul_add`, which is exactly
+/// rounded either way, and AVX2 only widens vectorised element-wise loops,
+/// whose IEEE operations round the same; results do not depend on this).
 pub fn has_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *FMA.get_or_init(|| std::arch::is_x86_feature_detected!("fma"))
+        *FMA.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("avx2")
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -208,16 +212,16 @@ fn run_typed<K: Kernel + Clone>(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     if has_fma() {
-        // SAFETY: the CPU supports FMA (checked above).
+        // SAFETY: the CPU supports FMA and AVX2 (checked above).
         return unsafe { run_typed_fma(k, mask, cols, out, cancelled) };
     }
     run_typed_body(k, mask, cols, out, cancelled)
 }
 
 /// # Safety
-/// The CPU must support FMA.
+/// The CPU must support FMA and AVX2.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
+#[target_feature(enable = "fma,avx2")]
 unsafe fn run_typed_fma<K: Kernel + Clone>(
     k: &mut K,
     mask: u8,

@@ -57,15 +57,16 @@ pub fn take(len: usize) -> Vec<f64> {
     if len >= MIN_LEN {
         let mut p = POOL.lock();
         // Best fit between len and 2 * len.
-        let mut best: Option<(usize, usize)> = None;
-        for (i, b) in p.bufs.iter().enumerate() {
-            let c = b.capacity();
-            if c >= len && c <= 2 * len && best.is_none_or(|(_, bc)| c < bc) {
-                best = Some((i, c));
-            }
-        }
-        if let Some((i, c)) = best {
-            let mut v = p.bufs.swap_remove(i);
+        // The most recently returned buffer that fits (last in, first out):
+        // its lines are likely still in cache, where an older one would make
+        // every store of the result miss (and wait for its line to load).
+        let found = p
+            .bufs
+            .iter()
+            .rposition(|b| b.capacity() >= len && b.capacity() <= 2 * len);
+        if let Some(i) = found {
+            let c = p.bufs[i].capacity();
+            let mut v = p.bufs.remove(i);
             p.bytes -= c * 8;
             drop(p);
             // SAFETY: len <= capacity, and every slot below the capacity
