@@ -651,15 +651,21 @@ impl T3 {
             e[3] = omk.mul_add(e[3], k * e[2]);
             e[4] = omk.mul_add(e[4], k * e[3]);
             e[5] = omk.mul_add(e[5], k * e[4]);
-            out[j] = c1 * e[5] + c2 * e[4] + c3 * e[3] + c4 * e[2];
+            out[j] = T3::combine([c1, c2, c3, c4], &e);
         }
         self.e = e;
     }
 
+    /// c1*e6 + c2*e5 + c3*e4 + c4*e3 as three multiply-adds (four
+    /// instructions where TA-Lib spends seven; within an ulp or two of it).
+    #[inline(always)]
+    fn combine(c: [f64; 4], e: &[f64; 6]) -> f64 {
+        c[0].mul_add(e[5], c[1].mul_add(e[4], c[2].mul_add(e[3], c[3] * e[2])))
+    }
+
     #[inline(always)]
     fn out(&self) -> f64 {
-        let [c1, c2, c3, c4] = self.c;
-        c1 * self.e[5] + c2 * self.e[4] + c3 * self.e[3] + c4 * self.e[2]
+        T3::combine(self.c, &self.e)
     }
 
     #[inline(always)]
