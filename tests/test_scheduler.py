@@ -12,7 +12,9 @@ import collections
 import datetime as dt
 import itertools
 import logging
+import os
 import statistics
+import sys
 import threading
 import time
 
@@ -25,11 +27,13 @@ from ferrotick.scheduler import (
     EVENT_JOB_EXECUTED,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
     AsyncScheduler,
     BackgroundScheduler,
     CronTrigger,
     DateTrigger,
     IntervalTrigger,
+    JobEvent,
     ManualClock,
     daily,
     hourly,
@@ -428,12 +432,86 @@ async def test_listeners_masks_and_removal():
         assert executed[0].scheduled_run_time == at(10)
         assert executed[0].duration is not None and executed[0].duration >= 0
         assert [(e.code, e.job_id) for e in failed] == [(EVENT_JOB_ERROR, "bad")]
-        assert sorted(e.code for e in everything) == [EVENT_JOB_EXECUTED, EVENT_JOB_ERROR]
-        assert sorted(async_seen) == [EVENT_JOB_EXECUTED, EVENT_JOB_ERROR]
+        # EVENT_ALL (the default mask) includes EVENT_JOB_SUBMITTED, one per run
+        seen = [EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_SUBMITTED, EVENT_JOB_SUBMITTED]
+        assert sorted(e.code for e in everything) == sorted(seen)
+        assert sorted(async_seen) == sorted(seen)
         s.remove_listener(executed.append)
         await clock.advance(10)
     assert len(executed) == 1
-    assert len(everything) == 4 and len(failed) == 2
+    assert len(everything) == 8 and len(failed) == 2
+
+
+@pytest.mark.asyncio
+async def test_submitted_event_when_a_run_is_handed_to_execution():
+    """APScheduler's EVENT_JOB_SUBMITTED: emitted when a run is handed to execution,
+    before the job body runs, with its scheduled run times (a backlog run with
+    coalesce=False carries all of them); not for a run skipped by max_instances;
+    never built when no listener asks for it."""
+    clock, s = manual()
+    log: list[tuple[str, str]] = []
+    submitted: list[JobEvent] = []
+    runs = itertools.count()
+
+    def on_submitted(event: JobEvent) -> None:
+        assert event.code == EVENT_JOB_SUBMITTED
+        submitted.append(event)
+        log.append(("submitted", event.job_id))
+
+    async def job() -> None:
+        log.append(("body", "j"))
+        if next(runs) == 0:
+            await clock.sleep_until(clock.now() + 15)  # still running at 20
+
+    def plain() -> None:
+        log.append(("body", "p"))
+
+    s.add_listener(on_submitted, EVENT_JOB_SUBMITTED)
+    async with s:
+        s.add_job(job, "interval", seconds=10, id="j")
+        s.add_job(plain, "date", run_date=at(5), id="p")
+        await clock.advance(10)
+        assert log == [("submitted", "p"), ("body", "p"), ("submitted", "j"), ("body", "j")]
+        ev = submitted[-1]
+        assert ev.scheduled_run_time == at(10) and ev.scheduled_run_times == [at(10)]
+        assert ev.retval is None and ev.exception is None and ev.duration is None
+        # the run at 20 is skipped by max_instances=1 (the first one sleeps until 25)
+        await clock.advance(10)
+        assert [e.job_id for e in submitted] == ["p", "j"]
+        assert s.get_job("j").status.skips == 1
+        await clock.advance(10)
+        assert [e.scheduled_run_time for e in submitted] == [at(5), at(10), at(30)]
+        s.remove_job("j")
+        # a backlog run in one instance (coalesce=False): one event, every run time
+        s.add_job(
+            plain,
+            IntervalTrigger(seconds=1, start_date=at(27)),
+            next_run_time=at(27),
+            coalesce=False,
+            id="b",
+        )
+        await clock.advance(0)
+        assert submitted[-1].job_id == "b"
+        assert submitted[-1].scheduled_run_time == at(27)
+        assert submitted[-1].scheduled_run_times == [at(27), at(28), at(29), at(30)]
+        assert s.get_job("b").status.runs == 4
+
+    # without a listener for it, the event object is never made
+    made: list[int] = []
+
+    class Spy(JobEvent):
+        def __init__(self, *args, **kwargs) -> None:
+            made.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    clock, s = manual()
+    s.add_listener(lambda e: None, EVENT_ALL & ~EVENT_JOB_SUBMITTED)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("ferrotick.scheduler._scheduler.JobEvent", Spy)
+        async with s:
+            s.add_job(plain, "interval", seconds=1)
+            await clock.advance(3)
+    assert made == [EVENT_JOB_EXECUTED] * 3
 
 
 @pytest.mark.asyncio
@@ -924,6 +1002,65 @@ async def test_real_clock_punctuality_and_wake_up_on_add():
 
 
 @pytest.mark.asyncio
+async def test_real_clock_dense_run_times_all_run_never_early():
+    """Run times 100 µs apart share wake-ups (AsyncScheduler._timer_slack): every one
+    runs, none before it is due, in order; an earlier run time added while the
+    scheduler sleeps and a removed one are honoured."""
+    s = AsyncScheduler(timezone="UTC")
+    late: dict[int, float] = {}
+    order: list[int] = []
+
+    async def job(k: int, due: float) -> None:
+        late[k] = time.time() - due
+        order.append(k)
+
+    async with s:
+        await asyncio.sleep(0.01)
+        base = time.time() + 0.06
+        for k in range(300):
+            run_date = dt.datetime.fromtimestamp(base + k * 0.0001, UTC)
+            s.add_job(job, DateTrigger(run_date), args=[k, run_date.timestamp()], id=f"d{k}")
+        await asyncio.sleep(0.01)  # the scheduler sleeps until the first one
+        early = dt.datetime.fromtimestamp(base - 0.02, UTC)
+        s.add_job(job, DateTrigger(early), args=[-1, early.timestamp()])
+        s.remove_job("d150")
+        await asyncio.sleep(0.3)
+    assert sorted(late) == [-1, *(k for k in range(300) if k != 150)]
+    assert order == sorted(order)
+    assert min(late.values()) >= 0, "never early"
+    assert statistics.median(late.values()) < 0.01, sorted(late.values())[-10:]
+
+
+@pytest.mark.asyncio
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux's")
+async def test_real_clock_waits_on_a_timerfd_in_the_loop_and_releases_it():
+    """On Linux the scheduler's loop waits on a timerfd (one wake-up per sleep, no
+    timer thread); stop() releases the descriptor. timer_slack=0 wakes for each run
+    time exactly."""
+    fds_before = len(os.listdir("/proc/self/fd"))
+    s = AsyncScheduler(timezone="UTC", timer_slack=0)
+    late: list[float] = []
+
+    async def job(due: float) -> None:
+        late.append(time.time() - due)
+
+    async with s:
+        base = time.time() + 0.05
+        for k in range(20):
+            due = base + k * 0.005
+            s.add_job(job, DateTrigger(dt.datetime.fromtimestamp(due, UTC)), args=[due])
+        await asyncio.sleep(0.25)
+        timers = [t for t in s._clock._timers.values() if t is not None]
+        assert len(timers) == 1 and not timers[0].timer.closed
+        fd = timers[0].timer.fileno()
+        assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[timerfd]"
+    assert len(late) == 20 and min(late) >= 0
+    assert statistics.median(late) < 0.01
+    assert timers[0].timer.closed
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
+
+
+@pytest.mark.asyncio
 async def test_real_clock_interval_job_and_thread_pool():
     s = AsyncScheduler(timezone="UTC")
     loop_thread = threading.current_thread()
@@ -1062,8 +1199,12 @@ NAIVE = dt.datetime(2024, 1, 1, 12)
         (lambda s: s.add_job(_f, "interval", seconds=1, id=5), "id"),
         (lambda s: AsyncScheduler(timezone="Nowhere/City"), "timezone"),
         (lambda s: AsyncScheduler(executor_workers=0), "executor_workers"),
+        (lambda s: AsyncScheduler(timer_slack=-0.001), "timer_slack"),
+        (lambda s: AsyncScheduler(timer_slack=float("nan")), "timer_slack"),
+        (lambda s: AsyncScheduler(timer_slack="1ms"), "timer_slack"),
         (lambda s: AsyncScheduler(job_defaults={"max_instances": 0}), "max_instances"),
         (lambda s: s.add_listener("not callable"), "callback"),
+        (lambda s: s.add_listener(print, "all"), "mask"),
     ],
 )
 async def test_bad_input_is_a_config_error_naming_the_field(call, field):

@@ -7,3 +7,4 @@ pub mod civil;
 pub mod cron;
 pub mod py;
 pub mod tz;
+pub mod walltimer;

@@ -202,5 +202,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyZone>()?;
     m.add_class::<CronSchedule>()?;
     m.add_function(wrap_pyfunction!(sleep_until, m)?)?;
+    m.add_class::<super::walltimer::WallTimer>()?;
     Ok(())
 }

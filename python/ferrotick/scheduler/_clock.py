@@ -1,8 +1,10 @@
 """Clocks the scheduler waits on.
 
-``RealClock`` waits on ferrotick's precise Rust timer (a dedicated thread parked
-to the deadline, re-reading the wall clock at least every 250 ms so that a clock
-step fires due jobs instead of sleeping through them). ``ManualClock`` is driven
+``RealClock`` waits on a timerfd in the loop's own selector (Linux; the kernel
+wakes the loop at the instant, and a wall-clock step wakes it too so that due
+jobs fire instead of being slept through), else on ferrotick's precise Rust
+timer (a dedicated thread parked to the deadline, re-reading the wall clock at
+least every 250 ms). ``ManualClock`` is driven
 by tests: ``await clock.advance(seconds)`` runs a month of schedule in
 milliseconds, stopping at every due time so that jobs run in order.
 """
@@ -10,8 +12,10 @@ milliseconds, stopping at every due time so that jobs run in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
+import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -20,12 +24,90 @@ from typing import Any
 from .. import _core
 
 
+class _LoopTimer:
+    """One loop's wall-clock timer: a timerfd its selector waits on (Linux).
+
+    The kernel wakes the loop's ``epoll_wait`` at the instant itself: one thread
+    wake-up per sleep, where the Rust timer thread costs two (itself for each new
+    deadline, then the loop through the bridge). A wall-clock step wakes it too
+    (the scheduler then re-evaluates what is due)."""
+
+    __slots__ = ("loop", "timer", "fut")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.timer = _core.WallTimer()
+        self.fut: asyncio.Future[None] | None = None
+        try:
+            loop.add_reader(self.timer.fileno(), self._ready)
+        except BaseException:
+            self.timer.close()
+            raise
+
+    def _ready(self) -> None:
+        if self.timer.consume():
+            fut, self.fut = self.fut, None
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    def sleep_until(self, t: float) -> asyncio.Future[None]:
+        fut = self.loop.create_future()
+        self.fut = fut
+        self.timer.arm(t)
+        return fut
+
+    def close(self) -> None:
+        if not self.timer.closed:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.timer.fileno())
+            self.timer.close()
+        fut, self.fut = self.fut, None
+        if fut is not None and not fut.done():
+            fut.cancel()
+
+
 class RealClock:
-    def now(self) -> float:
-        return time.time()
+    """The wall clock. ``sleep_until`` waits on a timerfd in the running loop's
+    selector where the loop has one (Linux, asyncio's selector loops, uvloop),
+    else on ferrotick's Rust timer thread (``_core.sleep_until``)."""
+
+    now: Callable[[], float] = staticmethod(time.time)
+
+    def __init__(self) -> None:
+        # loop -> its timer, or None where the loop cannot watch a descriptor
+        self._timers: dict[asyncio.AbstractEventLoop, _LoopTimer | None] = {}
+        self._pid = os.getpid()
 
     def sleep_until(self, t: float) -> Any:
-        return _core.sleep_until(t)
+        loop = asyncio.get_running_loop()
+        lt = self._timers.get(loop, False)
+        if lt is False:
+            lt = self._timer_for(loop)
+        if lt is None:
+            return _core.sleep_until(t)
+        return lt.sleep_until(t)
+
+    def _timer_for(self, loop: asyncio.AbstractEventLoop) -> _LoopTimer | None:
+        if os.getpid() != self._pid:  # a forked child: the parent's descriptors stay
+            self._timers = {}
+            self._pid = os.getpid()
+        for old in [lp for lp in self._timers if lp.is_closed()]:
+            tm = self._timers.pop(old)
+            if tm is not None:
+                tm.timer.close()
+        try:
+            lt: _LoopTimer | None = _LoopTimer(loop)
+        except (NotImplementedError, OSError, RuntimeError):
+            lt = None  # no timerfd, or a loop without add_reader (Proactor)
+        self._timers[loop] = lt
+        return lt
+
+    def close(self) -> None:
+        """Releases the timers' descriptors (the scheduler's stop() calls it)."""
+        timers, self._timers = self._timers, {}
+        for lt in timers.values():
+            if lt is not None:
+                lt.close()
 
 
 class ManualClock:

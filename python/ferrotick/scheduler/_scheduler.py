@@ -12,6 +12,7 @@ import inspect
 import itertools
 import logging
 import math
+import operator
 import os
 import socket
 import threading
@@ -62,6 +63,9 @@ class JobEvent:
     exception: BaseException | None = None
     traceback: str | None = None
     duration: float | None = None
+    # EVENT_JOB_SUBMITTED: every fire time handed to execution in one run (more than
+    # one when a backlog runs with coalesce=False); scheduled_run_time is the first
+    scheduled_run_times: list[_dt.datetime] | None = None
 
 
 @dataclasses.dataclass
@@ -132,6 +136,7 @@ class Job:
         self._last_duration: float | None = None
         self._last_error: str | None = None
         self._is_coro = _is_coroutine_callable(func)
+        self._task_name = f"ferrotick-job-{id}"
 
     @property
     def next_run_time(self) -> _dt.datetime | None:
@@ -204,6 +209,38 @@ def _first_after(trigger: BaseTrigger, now: float, anchored_now: bool) -> float:
     return now - 1e-6
 
 
+def _batch_end(heap: list[tuple[float, int, int, Job]], slack: float) -> float:
+    """When to wake up for the earliest run time in the heap, ``heap[0][0]``: at the
+    latest run time in the same ``slack``-wide cell of the wall-clock grid, so that
+    one wake-up serves every run time of the cell. A run time alone in its cell is
+    woken for exactly, one that ends a cell too (whole seconds, for instance), and
+    none is ever run early: a run time starts at most ``slack`` after it is due.
+
+    The run times at or before the cell's end form a subtree at the heap's root:
+    only they and their children are visited (at most 64 of them)."""
+    first = heap[0][0]
+    limit = math.ceil(first / slack) * slack
+    if limit <= first:  # on the grid, or float rounding
+        return first
+    n = len(heap)
+    latest = first
+    stack = [1, 2]
+    seen = 0
+    while stack and seen < 64:
+        i = stack.pop()
+        if i >= n:
+            continue
+        t = heap[i][0]
+        if t > limit:
+            continue
+        seen += 1
+        if t > latest:
+            latest = t
+        stack.append(2 * i + 1)
+        stack.append(2 * i + 2)
+    return latest
+
+
 def _check_grace(v: Any) -> float | None:
     if v is None:
         return None
@@ -241,6 +278,14 @@ class AsyncScheduler:
     stops the scheduler.
     """
 
+    # On the real clock, a wake-up for a run time also serves the run times that
+    # follow it in the same cell of a grid of `timer_slack` seconds, each of which then
+    # starts at most that much after it is due (see _batch_end). A wake-up of an idle
+    # loop costs far more CPU than the run itself, so dense schedules (thousands of
+    # runs a second) spend far less; a run time alone in its cell is woken for
+    # exactly. 0 wakes up for each run time.
+    _timer_slack = 0.0003
+
     def __init__(
         self,
         *,
@@ -251,7 +296,15 @@ class AsyncScheduler:
         jobstore: BaseJobStore | None = None,
         jobstores: dict[str, BaseJobStore] | None = None,
         on_store_error: str = "skip",
+        timer_slack: float = 0.0003,
     ) -> None:
+        if (
+            isinstance(timer_slack, bool)
+            or not isinstance(timer_slack, (int, float))
+            or not (0 <= timer_slack <= 1 and math.isfinite(timer_slack))
+        ):
+            raise ConfigError(f"timer_slack: expected seconds in [0, 1], got {timer_slack!r}")
+        self._timer_slack = float(timer_slack)
         if jobstore is not None and jobstores is not None:
             raise ConfigError("jobstore: pass either jobstore or jobstores, not both")
         stores: dict[str, BaseJobStore] = dict(
@@ -300,6 +353,8 @@ class AsyncScheduler:
         self._heap: list[tuple[float, int, int, Job]] = []
         self._seq = itertools.count()
         self._listeners: list[tuple[Callable[[JobEvent], Any], int]] = []
+        # the union of the listeners' masks: an event nobody listens to is never built
+        self._listen_mask = 0
         # running job tasks (-> their Job) and listener tasks (-> None); a job task
         # removes itself when it ends (see _invoke_*)
         self._tasks: dict[asyncio.Future[Any], Job | None] = {}
@@ -476,14 +531,15 @@ class AsyncScheduler:
 
     def _set_next(self, job: Job, nominal: float | None) -> None:
         job._next_nominal = nominal
+        jitter = job.trigger.jitter
         job._next_run = (
-            None
-            if nominal is None
-            else nominal + jitter_offset(job.id, nominal, job.trigger.jitter)
+            nominal + jitter_offset(job.id, nominal, jitter)
+            if jitter and nominal is not None
+            else nominal
         )
         job._version += 1
-        if nominal is not None:
-            self._push(job)
+        if nominal is not None and not job.paused:
+            heapq.heappush(self._heap, (job._next_run, next(self._seq), job._version, job))
 
     def _push(self, job: Job) -> None:
         if job._next_run is not None and not job.paused:
@@ -755,11 +811,15 @@ class AsyncScheduler:
     def add_listener(self, callback: Callable[[JobEvent], Any], mask: int = EVENT_ALL) -> None:
         if not callable(callback):
             raise ConfigError("callback: expected a callable")
+        if isinstance(mask, bool) or not isinstance(mask, int):
+            raise ConfigError(f"mask: expected an int of EVENT_* bits, got {mask!r}")
         self._listeners.append((callback, mask))
+        self._listen_mask |= mask
 
     def remove_listener(self, callback: Callable[[JobEvent], Any]) -> None:
         # == (not `is`): bound methods such as `events.append` are new objects each time
         self._listeners = [(cb, m) for cb, m in self._listeners if cb != callback]
+        self._listen_mask = functools.reduce(operator.or_, (m for _, m in self._listeners), 0)
 
     def _emit(self, event: JobEvent) -> None:
         for cb, mask in list(self._listeners):
@@ -819,6 +879,8 @@ class AsyncScheduler:
                     job._running -= 1
         if isinstance(self._clock, ManualClock):
             self._clock._remove_settler(self._settle)
+        elif isinstance(self._clock, RealClock):
+            self._clock.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -878,24 +940,34 @@ class AsyncScheduler:
     async def _run(self) -> None:
         clock = self._clock
         heap = self._heap
+        jobs = self._jobs
+        loop = self._loop
+        assert loop is not None
+        heappop = heapq.heappop
+        now_fn: Callable[[], float] = clock.now
+        sleep_until: Callable[[float], Any] = clock.sleep_until
+        # run times close together share one wake-up on the real clock (see _timer_slack)
+        slack = self._timer_slack if type(clock) is RealClock else 0.0
         while self.running:
-            now = clock.now()
+            now = now_fn()
             while heap and heap[0][0] <= now:
-                _, _, version, job = heapq.heappop(heap)
-                if self._jobs.get(job.id) is not job or job._version != version or job.paused:
+                _, _, version, job = heappop(heap)
+                if job._version != version or job.paused or jobs.get(job.id) is not job:
                     continue
                 self._process_due(job, now)
             while heap:
                 _, _, version, job = heap[0]
-                if self._jobs.get(job.id) is not job or job._version != version or job.paused:
-                    heapq.heappop(heap)
+                if job._version != version or job.paused or jobs.get(job.id) is not job:
+                    heappop(heap)
                     continue
                 break
             self._rescheduled = False
-            if heap:
-                self._sleep = clock.sleep_until(heap[0][0])
+            if not heap:
+                self._sleep = loop.create_future()
+            elif slack:
+                self._sleep = sleep_until(_batch_end(heap, slack))
             else:
-                self._sleep = self._loop.create_future() if self._loop else None
+                self._sleep = sleep_until(heap[0][0])
             try:
                 await self._sleep
             except asyncio.CancelledError:
@@ -916,6 +988,14 @@ class AsyncScheduler:
             # the common case, no backlog: one fire time, and the next one is known
             run_times = [first]
             self._set_next(job, after_first)
+            if (
+                not trigger.jitter
+                and job.misfire_grace_time is None
+                and job._running < job.max_instances
+            ):
+                # nothing to shift, nothing to miss, nothing to skip
+                self._launch(job, run_times, run_times)
+                return
         else:
             if job.coalesce:
                 last = trigger._last_unix_at_or_before(now, first)
@@ -933,30 +1013,33 @@ class AsyncScheduler:
         # the fire times that run: a backlog (coalesce=False) runs one after the
         # other in a single instance, as APScheduler does, instead of counting all
         # but the first as skipped by max_instances
-        runs: list[float] = []
-        nominals: list[float] = []
-        grace = job.misfire_grace_time
         jitter = trigger.jitter
-        for nominal in run_times:
-            scheduled = nominal + jitter_offset(job.id, nominal, jitter) if jitter else nominal
-            lateness = now - scheduled
-            if grace is not None and lateness > grace:
-                job._misses += 1
-                logger.warning(
-                    "job %r missed its run at %s by %.3fs (misfire_grace_time=%s)",
-                    job.name,
-                    from_unix(scheduled, job.trigger.timezone).isoformat(),
-                    lateness,
-                    job.misfire_grace_time,
-                )
-                self._emit(
-                    JobEvent(EVENT_JOB_MISSED, job.id, from_unix(scheduled, job.trigger.timezone))
-                )
-                continue
-            runs.append(scheduled)
-            nominals.append(nominal)
-        if not runs:
-            return
+        runs = [n + jitter_offset(job.id, n, jitter) for n in run_times] if jitter else run_times
+        nominals = run_times
+        grace = job.misfire_grace_time
+        if grace is not None:
+            kept: list[float] = []
+            kept_nominals: list[float] = []
+            for nominal, scheduled in zip(run_times, runs, strict=True):
+                lateness = now - scheduled
+                if lateness > grace:
+                    job._misses += 1
+                    logger.warning(
+                        "job %r missed its run at %s by %.3fs (misfire_grace_time=%s)",
+                        job.name,
+                        from_unix(scheduled, trigger.timezone).isoformat(),
+                        lateness,
+                        grace,
+                    )
+                    self._emit(
+                        JobEvent(EVENT_JOB_MISSED, job.id, from_unix(scheduled, trigger.timezone))
+                    )
+                    continue
+                kept.append(scheduled)
+                kept_nominals.append(nominal)
+            runs, nominals = kept, kept_nominals
+            if not runs:
+                return
         if job._running >= job.max_instances:
             for scheduled in runs:
                 job._skips += 1
@@ -967,7 +1050,7 @@ class AsyncScheduler:
                 )
                 self._emit(
                     JobEvent(
-                        EVENT_JOB_MAX_INSTANCES, job.id, from_unix(scheduled, job.trigger.timezone)
+                        EVENT_JOB_MAX_INSTANCES, job.id, from_unix(scheduled, trigger.timezone)
                     )
                 )
             return
@@ -977,33 +1060,58 @@ class AsyncScheduler:
         loop = self._loop
         assert loop is not None
         job._running += 1
+        # the job's task, for the job to remove itself from _tasks when it ends
+        # (cheaper than a done-callback, one more loop callback per run, or
+        # asyncio.current_task())
+        slot: list[asyncio.Future[Any]] = []
+        coro: Any
         if job._store.persistent:
-            task = loop.create_task(
-                self._invoke_leased(job, runs, nominals), name=f"ferrotick-job-{job.id}"
-            )
-        elif job._is_coro:
-            task = loop.create_task(self._invoke_async(job, runs), name=f"ferrotick-job-{job.id}")
+            # submitted once its firings are claimed (see _invoke_leased)
+            coro = self._invoke_leased(job, runs, nominals, slot)
         else:
-            task = loop.create_task(self._invoke_sync(job, runs), name=f"ferrotick-job-{job.id}")
-        # no done-callback (one less loop callback per run): the task removes itself
-        self._tasks[task] = job
+            if self._listen_mask & EVENT_JOB_SUBMITTED:
+                self._submitted(job, runs)
+            if job._is_coro:
+                coro = self._invoke_async(job, runs, slot)
+            else:
+                coro = self._invoke_sync(job, runs, slot)
+        if loop.get_task_factory() is None:
+            # what loop.create_task does then, without its Python-level frame
+            task: asyncio.Future[Any] = asyncio.Task(coro, loop=loop, name=job._task_name)
+        else:
+            task = loop.create_task(coro, name=job._task_name)
+        if not task.done():  # an eager task factory (3.12+) may have run it to the end
+            slot.append(task)
+            self._tasks[task] = job
 
-    async def _invoke_async(self, job: Job, runs: list[float]) -> None:
+    def _submitted(self, job: Job, runs: list[float]) -> None:
+        tz = job.trigger.timezone
+        times = [from_unix(t, tz) for t in runs]
+        self._emit(JobEvent(EVENT_JOB_SUBMITTED, job.id, times[0], scheduled_run_times=times))
+
+    async def _invoke_async(
+        self, job: Job, runs: list[float], slot: list[asyncio.Future[Any]]
+    ) -> None:
+        now = self._clock.now
+        perf_counter = time.perf_counter
         try:
             for scheduled in runs:
-                start = time.perf_counter()
-                job._last_run = self._clock.now()
+                start = perf_counter()
+                job._last_run = now()
                 try:
                     result = await job.func(*job.args, **job.kwargs)
                 except Exception as e:
-                    self._failed(job, scheduled, e, time.perf_counter() - start)
+                    self._failed(job, scheduled, e, perf_counter() - start)
                 else:
-                    self._succeeded(job, scheduled, result, time.perf_counter() - start)
+                    self._succeeded(job, scheduled, result, perf_counter() - start)
         finally:
             job._running -= 1
-            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            if slot:
+                self._tasks.pop(slot[0], None)
 
-    async def _invoke_sync(self, job: Job, runs: list[float]) -> None:
+    async def _invoke_sync(
+        self, job: Job, runs: list[float], slot: list[asyncio.Future[Any]]
+    ) -> None:
         try:
             for scheduled in runs:
                 start = time.perf_counter()
@@ -1018,12 +1126,21 @@ class AsyncScheduler:
                     self._succeeded(job, scheduled, result, time.perf_counter() - start)
         finally:
             job._running -= 1
-            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            if slot:
+                self._tasks.pop(slot[0], None)
 
-    async def _invoke_leased(self, job: Job, runs: list[float], nominals: list[float]) -> None:
+    async def _invoke_leased(
+        self,
+        job: Job,
+        runs: list[float],
+        nominals: list[float],
+        slot: list[asyncio.Future[Any]],
+    ) -> None:
         """A job of a persistent store: claims its firings, runs the ones won."""
         try:
             won = await self._claim(job, nominals, runs)
+            if won and self._listen_mask & EVENT_JOB_SUBMITTED:
+                self._submitted(job, [scheduled for _, scheduled in won])
             for nominal, scheduled in won:
                 start = time.perf_counter()
                 job._last_run = self._clock.now()
@@ -1044,7 +1161,8 @@ class AsyncScheduler:
                     self._report(job, nominal, duration, False)
         finally:
             job._running -= 1
-            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            if slot:
+                self._tasks.pop(slot[0], None)
 
     def _report(self, job: Job, nominal: float, duration: float, error: bool) -> None:
         """Records a finished run in the store (not awaited by the job)."""
@@ -1161,7 +1279,7 @@ class AsyncScheduler:
         job._runs += 1
         job._last_duration = duration
         job._last_error = None
-        if self._listeners:
+        if self._listen_mask & EVENT_JOB_EXECUTED:
             self._emit(
                 JobEvent(
                     EVENT_JOB_EXECUTED,
