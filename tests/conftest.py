@@ -62,3 +62,32 @@ def baseline_tasks() -> int:
         last = n
         time.sleep(0.02)
     return last
+
+
+# -- the loopback HTTP servers of the client tests (tests/http_server.py) ---------------
+
+
+@pytest.fixture(scope="module")
+def server():
+    """uvicorn serving the test app, one per test module."""
+    from http_server import AsgiServer
+
+    with AsgiServer() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def raw_server():
+    """A server that resets every connection after the request head."""
+    from http_server import RawServer
+
+    with RawServer() as s:
+        yield s
+
+
+@pytest.fixture
+def key() -> str:
+    """A fresh key for the server's per-test counters."""
+    import uuid
+
+    return uuid.uuid4().hex[:12]

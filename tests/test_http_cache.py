@@ -10,11 +10,10 @@ import json
 import logging
 import threading
 import time
-import uuid
 from urllib.parse import urlencode
 
 import pytest
-from http_server import AsgiServer, RawServer
+from http_server import AsgiServer
 
 from ferrotick import (
     AsyncHTTPClient,
@@ -26,24 +25,6 @@ from ferrotick import (
     RequestTimeout,
     ResponseCacheConfig,
 )
-
-
-@pytest.fixture(scope="module")
-def server():
-    with AsgiServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def raw_server():
-    with RawServer() as s:
-        yield s
-
-
-@pytest.fixture
-def key() -> str:
-    """A fresh key for the server's per-test counters."""
-    return uuid.uuid4().hex[:12]
 
 
 def cached_url(server: AsgiServer, key: str, **query: object) -> str:

@@ -8,11 +8,10 @@ import logging
 import multiprocessing
 import threading
 import time
-import uuid
 
 import pytest
 from conftest import wait_for_tasks
-from http_server import JSON_DOC, LARGE_SIZE, AsgiServer, RawServer, free_port, wait_until
+from http_server import JSON_DOC, LARGE_SIZE, AsgiServer, free_port, wait_until
 
 import ferrotick
 from ferrotick import (
@@ -38,27 +37,9 @@ FAST_RETRY = RetryConfig(max_retries=3, base_delay=0.01, max_delay=5.0)
 
 
 @pytest.fixture(scope="module")
-def server():
-    with AsgiServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def tls_server():
     with AsgiServer(tls=True) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def raw_server():
-    with RawServer() as s:
-        yield s
-
-
-@pytest.fixture
-def key() -> str:
-    """A fresh key for the server's per-test counters."""
-    return uuid.uuid4().hex[:12]
 
 
 def host_stats(client: AsyncHTTPClient, base: str) -> dict:

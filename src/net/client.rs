@@ -225,6 +225,7 @@ struct Host {
 /// A rate limiter attached to the client for the requests it matches; each
 /// attempt (retries included: each one reaches the server) takes `weight`
 /// from it before it takes a connection slot.
+#[derive(Clone)]
 pub struct LimitRule {
     pub limiter: Arc<SlidingWindow>,
     /// "host" or "host:port"
@@ -379,16 +380,7 @@ impl Client {
     /// Attaches a rate limiter to the requests `rule` matches.
     pub fn add_limit(&self, rule: LimitRule) {
         let mut g = self.limits.write();
-        let mut v: Vec<LimitRule> = Vec::with_capacity(g.len() + 1);
-        for r in g.iter() {
-            v.push(LimitRule {
-                limiter: r.limiter.clone(),
-                host: r.host.clone(),
-                route: r.route.clone(),
-                methods: r.methods.clone(),
-                weight: r.weight,
-            });
-        }
+        let mut v: Vec<LimitRule> = g.as_ref().clone();
         v.push(rule);
         *g = Arc::new(v);
     }
@@ -400,13 +392,7 @@ impl Client {
         let kept: Vec<LimitRule> = g
             .iter()
             .filter(|r| !Arc::ptr_eq(&r.limiter, limiter))
-            .map(|r| LimitRule {
-                limiter: r.limiter.clone(),
-                host: r.host.clone(),
-                route: r.route.clone(),
-                methods: r.methods.clone(),
-                weight: r.weight,
-            })
+            .cloned()
             .collect();
         let removed = before - kept.len();
         *g = Arc::new(kept);
@@ -841,7 +827,9 @@ impl Client {
         Ok(head.into_response(Body::Full(bytes)))
     }
 
-    pub fn stats(&self) -> Vec<(String, HostSnapshot)> {
+    /// Per-host figures, and the connections the pool holds open whichever
+    /// host (None where the OS doesn't say); the OS is read once.
+    pub fn stats(&self) -> (Vec<(String, HostSnapshot)>, Option<u64>) {
         let hosts: Vec<(String, Arc<Host>)> = self
             .hosts
             .lock()
@@ -849,7 +837,8 @@ impl Client {
             .map(|(k, h)| (k.clone(), h.clone()))
             .collect();
         let open_now = self.conns.retain_open();
-        hosts
+        let total_open = open_now.as_ref().map(|v| v.len() as u64);
+        let per_host = hosts
             .iter()
             .map(|(k, h)| {
                 let s = &h.stats;
@@ -877,13 +866,8 @@ impl Client {
                     },
                 )
             })
-            .collect()
-    }
-
-    /// Connections the pool holds open, whichever host (None where the OS
-    /// doesn't say).
-    pub fn open_connections(&self) -> Option<u64> {
-        self.conns.retain_open().map(|v| v.len() as u64)
+            .collect();
+        (per_host, total_open)
     }
 
     pub fn global_available(&self) -> Option<usize> {

@@ -458,7 +458,8 @@ impl HttpClient {
         let hosts = PyDict::new(py);
         let (mut in_flight, mut waiting) = (0u64, 0u64);
         let (mut open, mut idle): (Option<u64>, Option<u64>) = (None, None);
-        for (host, s) in self.inner.stats() {
+        let (per_host, total_open) = self.inner.stats();
+        for (host, s) in per_host {
             in_flight += s.in_flight;
             waiting += s.waiting;
             if let Some(o) = s.open {
@@ -485,7 +486,7 @@ impl HttpClient {
         d.set_item("hosts", hosts)?;
         // every connection of the pool, including any not yet attributed to a
         // host (opened in a race for a request that got an idle one instead)
-        let open = self.inner.open_connections().or(open);
+        let open = total_open.or(open);
         let idle = open.map(|o| o.saturating_sub(in_flight)).or(idle);
         d.set_item("open", open)?;
         d.set_item("idle", idle)?;

@@ -4,9 +4,9 @@
 //! when one closes. Each response carries the (local, remote) addresses of
 //! the connection that served it; the client remembers those per host, and
 //! `open_pairs()` tells which of them are still sockets of this process (on
-//! Linux: the sockets behind /proc/self/fd, looked up in /proc/net/tcp and
-//! tcp6). A connection is open until this process closes its socket,
-//! whatever state the peer left it in.
+//! Linux: each descriptor in /proc/self/fd asked for its addresses). A
+//! connection is open until this process closes its socket, whatever state
+//! the peer left it in.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -50,6 +50,10 @@ impl Registry {
     /// Forgets the connections closed since; returns the open ones, or None
     /// where the OS doesn't say.
     pub fn retain_open(&self) -> Option<Vec<Pair>> {
+        if self.pairs.lock().is_empty() {
+            // nothing to look up (still None where the OS wouldn't say)
+            return cfg!(target_os = "linux").then(Vec::new);
+        }
         let now = open_pairs()?;
         let mut g = self.pairs.lock();
         g.retain(|p| now.contains(p));
@@ -111,96 +115,75 @@ where
 }
 
 /// The open TCP connections of this process, or None where the OS doesn't
-/// say (not Linux, or /proc unreadable).
+/// say. Each descriptor listed in /proc/self/fd is asked for its own and its
+/// peer's address (two system calls each; no system-wide table is read, so
+/// the cost follows this process's descriptors, not the machine's sockets).
 pub fn open_pairs() -> Option<HashSet<Pair>> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
-    let mut inodes: HashSet<u64> = HashSet::new();
-    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            let t = target.to_string_lossy();
-            if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
-                if let Ok(i) = n.parse() {
-                    inodes.insert(i);
-                }
+    #[cfg(target_os = "linux")]
+    {
+        let mut out = HashSet::new();
+        for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if let (Some(local), Some(remote)) = (sock_addr(fd, false), sock_addr(fd, true)) {
+                out.insert((normalize(local), normalize(remote)));
             }
         }
+        Some(out)
     }
-    let mut out = HashSet::new();
-    let mut any = false;
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        any = true;
-        for line in text.lines().skip(1) {
-            if let Some((pair, inode)) = parse_line(line) {
-                if inodes.contains(&inode) {
-                    out.insert(pair);
-                }
-            }
-        }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
-    any.then_some(out)
 }
 
-/// One row of /proc/net/tcp{,6}: local and remote address, and the inode.
-fn parse_line(line: &str) -> Option<(Pair, u64)> {
-    let f: Vec<&str> = line.split_whitespace().collect();
-    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
-    if f.len() < 10 {
-        return None;
-    }
-    let local = parse_addr(f[1])?;
-    let remote = parse_addr(f[2])?;
-    let inode: u64 = f[9].parse().ok()?;
-    if inode == 0 {
-        return None;
-    }
-    Some(((normalize(local), normalize(remote)), inode))
-}
-
-/// "0100007F:1F90" (IPv4) or 32 hex digits ":port" (IPv6): the address is
-/// the kernel's in-memory words printed in host byte order.
-fn parse_addr(s: &str) -> Option<SocketAddr> {
-    let (ip, port) = s.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let word = |h: &str| u32::from_str_radix(h, 16).ok().map(u32::to_ne_bytes);
-    let ip = match ip.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(word(ip)?)),
-        32 => {
-            let mut b = [0u8; 16];
-            for i in 0..4 {
-                b[i * 4..i * 4 + 4].copy_from_slice(&word(ip.get(i * 8..i * 8 + 8)?)?);
-            }
-            IpAddr::V6(Ipv6Addr::from(b))
+/// The local (or, with `peer`, the remote) address of descriptor `fd` when it
+/// is a connected IPv4/IPv6 socket.
+#[cfg(target_os = "linux")]
+fn sock_addr(fd: i32, peer: bool) -> Option<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain data, valid all-zero; the kernel
+    // writes at most `len` bytes into it and updates `len`. A descriptor that
+    // is not a socket (or closed meanwhile) makes the call fail: no write.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let p = (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: `p` and `len` describe our own sockaddr_storage (see above).
+    let rc = unsafe {
+        if peer {
+            libc::getpeername(fd, p, &mut len)
+        } else {
+            libc::getsockname(fd, p, &mut len)
         }
-        _ => return None,
     };
-    Some(SocketAddr::new(ip, port))
+    if rc != 0 {
+        return None;
+    }
+    match ss.ss_family as i32 {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which
+            // fits in sockaddr_storage; read by value.
+            let a: libc::sockaddr_in = unsafe { std::ptr::read(p.cast()) };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::new(IpAddr::V4(ip), u16::from_be(a.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a: libc::sockaddr_in6 = unsafe { std::ptr::read(p.cast()) };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::new(IpAddr::V6(ip), u16::from_be(a.sin6_port)))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_proc_rows() {
-        let row = "   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 123456 1 0000000000000000 20 4 30 10 -1";
-        let ((l, r), inode) = parse_line(row).expect("parses");
-        if cfg!(target_endian = "little") {
-            assert_eq!(l, "127.0.0.1:8080".parse().expect("addr"));
-            assert_eq!(r, "127.0.0.1:54321".parse().expect("addr"));
-        }
-        assert_eq!(inode, 123456);
-        // IPv4-mapped IPv6 folds to IPv4
-        let row6 = "   0: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 99 1";
-        let ((l, _), _) = parse_line(row6).expect("parses");
-        if cfg!(target_endian = "little") {
-            assert_eq!(l, "127.0.0.1:8080".parse().expect("addr"));
-        }
-    }
 
     #[test]
     fn sees_its_own_connection() {
