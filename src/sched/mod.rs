@@ -6,5 +6,6 @@
 pub mod civil;
 pub mod cron;
 pub mod py;
+pub mod queue;
 pub mod tz;
 pub mod walltimer;

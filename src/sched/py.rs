@@ -203,5 +203,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CronSchedule>()?;
     m.add_function(wrap_pyfunction!(sleep_until, m)?)?;
     m.add_class::<super::walltimer::WallTimer>()?;
+    m.add_class::<super::queue::RunQueue>()?;
     Ok(())
 }

@@ -32,12 +32,15 @@ class _LoopTimer:
     deadline, then the loop through the bridge). A wall-clock step wakes it too
     (the scheduler then re-evaluates what is due)."""
 
-    __slots__ = ("loop", "timer", "fut")
+    __slots__ = ("loop", "timer", "fut", "callback")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.timer = _core.WallTimer()
         self.fut: asyncio.Future[None] | None = None
+        # called at each expiry instead of resolving a future (the scheduler's
+        # own wake-ups: no future, no task step, no second loop iteration)
+        self.callback: Callable[[], None] | None = None
         try:
             loop.add_reader(self.timer.fileno(), self._ready)
         except BaseException:
@@ -46,6 +49,10 @@ class _LoopTimer:
 
     def _ready(self) -> None:
         if self.timer.consume():
+            callback = self.callback
+            if callback is not None:
+                callback()
+                return
             fut, self.fut = self.fut, None
             if fut is not None and not fut.done():
                 fut.set_result(None)
@@ -55,6 +62,13 @@ class _LoopTimer:
         self.fut = fut
         self.timer.arm(t)
         return fut
+
+    def arm(self, t: float) -> None:
+        """Calls ``callback`` at ``t`` (a time already past: at once)."""
+        self.timer.arm(t)
+
+    def disarm(self) -> None:
+        self.timer.disarm()
 
     def close(self) -> None:
         if not self.timer.closed:
@@ -79,13 +93,17 @@ class RealClock:
         self._pid = os.getpid()
 
     def sleep_until(self, t: float) -> Any:
-        loop = asyncio.get_running_loop()
-        lt = self._timers.get(loop, False)
-        if lt is False:
-            lt = self._timer_for(loop)
+        lt = self.loop_timer(asyncio.get_running_loop())
         if lt is None:
             return _core.sleep_until(t)
         return lt.sleep_until(t)
+
+    def loop_timer(self, loop: asyncio.AbstractEventLoop) -> _LoopTimer | None:
+        """The loop's timerfd timer, or None where it cannot have one."""
+        lt = self._timers.get(loop, False)
+        if lt is False:
+            lt = self._timer_for(loop)
+        return lt
 
     def _timer_for(self, loop: asyncio.AbstractEventLoop) -> _LoopTimer | None:
         if os.getpid() != self._pid:  # a forked child: the parent's descriptors stay

@@ -7,9 +7,8 @@ import concurrent.futures
 import dataclasses
 import datetime as _dt
 import functools
-import heapq
+import gc
 import inspect
-import itertools
 import logging
 import math
 import operator
@@ -22,8 +21,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .. import _core
 from .._core import ConfigError, SchedulerError
-from ._clock import ManualClock, RealClock
+from ._clock import ManualClock, RealClock, _LoopTimer
 from ._stores import (
     CLAIM_GONE,
     CLAIM_PAUSED,
@@ -209,38 +209,6 @@ def _first_after(trigger: BaseTrigger, now: float, anchored_now: bool) -> float:
     return now - 1e-6
 
 
-def _batch_end(heap: list[tuple[float, int, int, Job]], slack: float) -> float:
-    """When to wake up for the earliest run time in the heap, ``heap[0][0]``: at the
-    latest run time in the same ``slack``-wide cell of the wall-clock grid, so that
-    one wake-up serves every run time of the cell. A run time alone in its cell is
-    woken for exactly, one that ends a cell too (whole seconds, for instance), and
-    none is ever run early: a run time starts at most ``slack`` after it is due.
-
-    The run times at or before the cell's end form a subtree at the heap's root:
-    only they and their children are visited (at most 64 of them)."""
-    first = heap[0][0]
-    limit = math.ceil(first / slack) * slack
-    if limit <= first:  # on the grid, or float rounding
-        return first
-    n = len(heap)
-    latest = first
-    stack = [1, 2]
-    seen = 0
-    while stack and seen < 64:
-        i = stack.pop()
-        if i >= n:
-            continue
-        t = heap[i][0]
-        if t > limit:
-            continue
-        seen += 1
-        if t > latest:
-            latest = t
-        stack.append(2 * i + 1)
-        stack.append(2 * i + 2)
-    return latest
-
-
 def _check_grace(v: Any) -> float | None:
     if v is None:
         return None
@@ -284,7 +252,7 @@ class AsyncScheduler:
     # loop costs far more CPU than the run itself, so dense schedules (thousands of
     # runs a second) spend far less; a run time alone in its cell is woken for
     # exactly. 0 wakes up for each run time.
-    _timer_slack = 0.0003
+    _timer_slack = 0.0004
 
     def __init__(
         self,
@@ -296,7 +264,7 @@ class AsyncScheduler:
         jobstore: BaseJobStore | None = None,
         jobstores: dict[str, BaseJobStore] | None = None,
         on_store_error: str = "skip",
-        timer_slack: float = 0.0003,
+        timer_slack: float = 0.0004,
     ) -> None:
         if (
             isinstance(timer_slack, bool)
@@ -348,10 +316,10 @@ class AsyncScheduler:
             "lease_time": _check_lease(defaults.get("lease_time")),
         }
         self._jobs: dict[str, Job] = {}
-        # (run time, seq, job version, job): entries of a removed or replaced Job
-        # object are stale even when a new job reuses its id and version number
-        self._heap: list[tuple[float, int, int, Job]] = []
-        self._seq = itertools.count()
+        # jobs by next run time, each entry with the job's version when queued:
+        # entries of a removed or replaced Job object are stale even when a new
+        # job reuses its id and version number
+        self._queue = _core.RunQueue()
         self._listeners: list[tuple[Callable[[JobEvent], Any], int]] = []
         # the union of the listeners' masks: an event nobody listens to is never built
         self._listen_mask = 0
@@ -361,6 +329,8 @@ class AsyncScheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._sleep: Any = None
+        # re-arms the timerfd for the earliest run time (see _run_on_timer)
+        self._rearm: Callable[[], None] | None = None
         self._rescheduled = False
         self.running = False
         from ..monitor._publishers import publish_scheduler
@@ -539,11 +509,11 @@ class AsyncScheduler:
         )
         job._version += 1
         if nominal is not None and not job.paused:
-            heapq.heappush(self._heap, (job._next_run, next(self._seq), job._version, job))
+            self._queue.push(job._next_run, job._version, job)
 
     def _push(self, job: Job) -> None:
         if job._next_run is not None and not job.paused:
-            heapq.heappush(self._heap, (job._next_run, next(self._seq), job._version, job))
+            self._queue.push(job._next_run, job._version, job)
 
     def get_job(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -575,7 +545,7 @@ class AsyncScheduler:
             job._version += 1
             self._store_write(job, "_remove", job.id)
         self._jobs.clear()
-        self._heap.clear()
+        self._queue.clear()
 
     def pause_job(self, job_id: str) -> Job:
         job = self._job(job_id)
@@ -909,6 +879,12 @@ class AsyncScheduler:
         await self.stop()
 
     def _wake(self) -> None:
+        rearm = self._rearm
+        if rearm is not None:
+            # on the timerfd: arm it for the new earliest run time (one already
+            # due makes it expire at once)
+            rearm()
+            return
         sleep = self._sleep
         if sleep is not None and not sleep.done():
             self._rescheduled = True
@@ -939,35 +915,36 @@ class AsyncScheduler:
 
     async def _run(self) -> None:
         clock = self._clock
-        heap = self._heap
+        queue = self._queue
         jobs = self._jobs
         loop = self._loop
         assert loop is not None
-        heappop = heapq.heappop
         now_fn: Callable[[], float] = clock.now
         sleep_until: Callable[[float], Any] = clock.sleep_until
         # run times close together share one wake-up on the real clock (see _timer_slack)
         slack = self._timer_slack if type(clock) is RealClock else 0.0
+        dispatch = self._dispatch
+        if type(clock) is RealClock:
+            lt = clock.loop_timer(loop)
+            if lt is not None:
+                await self._run_on_timer(lt, slack)
+                return
         while self.running:
-            now = now_fn()
-            while heap and heap[0][0] <= now:
-                _, _, version, job = heappop(heap)
+            dispatch(now_fn())
+            while True:
+                head = queue.peek()
+                if head is None:
+                    break
+                _, version, job = head
                 if job._version != version or job.paused or jobs.get(job.id) is not job:
-                    continue
-                self._process_due(job, now)
-            while heap:
-                _, _, version, job = heap[0]
-                if job._version != version or job.paused or jobs.get(job.id) is not job:
-                    heappop(heap)
+                    queue.pop()
                     continue
                 break
             self._rescheduled = False
-            if not heap:
+            if head is None:
                 self._sleep = loop.create_future()
-            elif slack:
-                self._sleep = sleep_until(_batch_end(heap, slack))
             else:
-                self._sleep = sleep_until(heap[0][0])
+                self._sleep = sleep_until(queue.batch_end(slack) if slack else head[0])
             try:
                 await self._sleep
             except asyncio.CancelledError:
@@ -976,6 +953,107 @@ class AsyncScheduler:
                 raise
             finally:
                 self._sleep = None
+
+    async def _run_on_timer(self, lt: _LoopTimer, slack: float) -> None:
+        """The real clock's loop on a timerfd: each expiry calls ``tick`` from the
+        loop's selector, which starts what is due and arms the timer for the next
+        wake-up. Returns when cancelled (stop()); an error in ``tick`` ends it."""
+        assert self._loop is not None
+        queue = self._queue
+        jobs = self._jobs
+        dispatch = self._dispatch
+        now_fn = self._clock.now
+        ended: asyncio.Future[None] = self._loop.create_future()
+
+        def arm() -> None:
+            while True:
+                head = queue.peek()
+                if head is None:
+                    lt.disarm()
+                    return
+                _, version, job = head
+                if job._version != version or job.paused or jobs.get(job.id) is not job:
+                    queue.pop()
+                    continue
+                break
+            lt.arm(queue.batch_end(slack) if slack else head[0])
+
+        def tick() -> None:
+            if not self.running or ended.done():
+                return
+            try:
+                dispatch(now_fn())
+                arm()
+            except BaseException as e:  # pragma: no cover - a bug: end _run with it
+                if not ended.done():
+                    ended.set_exception(e)
+
+        lt.callback = tick
+        self._rearm = arm
+        try:
+            arm()
+            await ended
+        finally:
+            self._rearm = None
+            if lt.callback is tick:
+                lt.callback = None
+            lt.disarm()
+
+    def _dispatch(self, now: float) -> None:
+        """Starts every job due at ``now``."""
+        due = self._queue.pop_due(now)
+        if not due:
+            return
+        jobs = self._jobs
+        loop = self._loop
+        assert loop is not None
+        push = self._queue.push
+        tasks = self._tasks
+        fire = self._fire
+        Task = asyncio.Task
+        # the loop's default task factory: asyncio.Task directly, without
+        # loop.create_task's Python-level frame
+        plain = loop.get_task_factory() is None
+        common = plain and not self._listen_mask & EVENT_JOB_SUBMITTED
+        # a batch of thousands of run times allocates thousands of objects: one
+        # collection after it instead of several during it
+        gc_was_on = len(due) > 64 and gc.isenabled()
+        if gc_was_on:
+            gc.disable()
+        try:
+            for version, job in due:
+                if job._version != version or job.paused or jobs.get(job.id) is not job:
+                    continue
+                first = job._next_nominal
+                trigger = job.trigger
+                if (
+                    common
+                    and first is not None
+                    and job._is_coro
+                    and job.misfire_grace_time is None
+                    and job._running < job.max_instances
+                    and not trigger.jitter
+                    and not job._store.persistent
+                ):
+                    after = trigger._next_unix(first)
+                    if after is None or after > now:
+                        # the common case, inlined: one fire time, nothing to
+                        # shift, miss or skip, the next one known (see _process_due)
+                        job._next_nominal = job._next_run = after
+                        version += 1
+                        job._version = version
+                        if after is not None:
+                            push(after, version, job)
+                        job._running += 1
+                        slot: list[asyncio.Future[Any]] = []
+                        task = Task(fire(job, first, now, slot), loop=loop, name=job._task_name)
+                        slot.append(task)
+                        tasks[task] = job
+                        continue
+                self._process_due(job, now)
+        finally:
+            if gc_was_on:
+                gc.enable()
 
     def _process_due(self, job: Job, now: float) -> None:
         first = job._next_nominal
@@ -1088,6 +1166,27 @@ class AsyncScheduler:
         tz = job.trigger.timezone
         times = [from_unix(t, tz) for t in runs]
         self._emit(JobEvent(EVENT_JOB_SUBMITTED, job.id, times[0], scheduled_run_times=times))
+
+    async def _fire(
+        self, job: Job, scheduled: float, now: float, slot: list[asyncio.Future[Any]]
+    ) -> None:
+        """One run of a coroutine job (the common case of _invoke_async)."""
+        job._last_run = now
+        start = time.perf_counter()
+        try:
+            result = await job.func(*job.args, **job.kwargs)
+        except Exception as e:
+            self._failed(job, scheduled, e, time.perf_counter() - start)
+        else:
+            if self._listen_mask & EVENT_JOB_EXECUTED:
+                self._succeeded(job, scheduled, result, time.perf_counter() - start)
+            else:
+                job._runs += 1
+                job._last_duration = time.perf_counter() - start
+                job._last_error = None
+        finally:
+            job._running -= 1
+            self._tasks.pop(slot[0], None)
 
     async def _invoke_async(
         self, job: Job, runs: list[float], slot: list[asyncio.Future[Any]]
