@@ -150,7 +150,7 @@ impl RunQueue {
     fn batch_end(&self, slack: f64) -> Option<f64> {
         let items = self.heap.as_slice();
         let first = items.first()?.key.t;
-        if !(slack > 0.0) {
+        if slack.is_nan() || slack <= 0.0 {
             return Some(first);
         }
         let limit = first + slack;
