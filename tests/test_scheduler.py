@@ -1001,6 +1001,38 @@ async def test_real_clock_punctuality_and_wake_up_on_add():
     assert max(lateness) < 0.1, lateness
 
 
+def test_run_queue_orders_by_time_then_queueing_and_batches_wake_ups():
+    """The Rust run queue: earliest first, ties in queueing order; pop_due takes
+    exactly the entries at or before the instant; batch_end wakes at the latest
+    run time within the slack after the earliest (never before the earliest)."""
+    from ferrotick import _core
+
+    q = _core.RunQueue()
+    assert q.peek() is None and q.batch_end(0.001) is None and not q
+    jobs = [object() for _ in range(6)]
+    for t, v, j in [(5.0, 1, jobs[0]), (2.0, 2, jobs[1]), (2.0, 3, jobs[2]), (9.0, 4, jobs[3])]:
+        q.push(t, v, j)
+    q.push(2.0004, 5, jobs[4])
+    q.push(2.0011, 6, jobs[5])
+    assert len(q) == 6
+    assert q.peek() == (2.0, 2, jobs[1])
+    assert q.batch_end(0) == 2.0
+    assert q.batch_end(0.0005) == 2.0004  # 2.0011 is outside the window
+    assert q.batch_end(0.002) == 2.0011
+    assert q.pop_due(1.999) == []
+    assert q.pop_due(2.0) == [(2, jobs[1]), (3, jobs[2])]
+    assert q.batch_end(0.0001) == 2.0004  # alone in its window: exactly
+    assert q.pop_due(6.0) == [(5, jobs[4]), (6, jobs[5]), (1, jobs[0])]
+    q.pop()
+    assert q.peek() is None and len(q) == 0
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="^t: "):
+            q.push(bad, 0, None)
+    q.push(1.0, 0, None)
+    q.clear()
+    assert len(q) == 0
+
+
 @pytest.mark.asyncio
 async def test_real_clock_dense_run_times_all_run_never_early():
     """Run times 100 µs apart share wake-ups (AsyncScheduler._timer_slack): every one

@@ -91,6 +91,49 @@ class JobStatus:
 class Job:
     """A scheduled job (APScheduler's Job, on ferrotick's scheduler)."""
 
+    # fixed attributes, as APScheduler's Job: the scheduler reads a dozen of them
+    # per run, and a slot is read without a dictionary lookup
+    __slots__ = (
+        "_scheduler",
+        "id",
+        "func",
+        "trigger",
+        "name",
+        "args",
+        "kwargs",
+        "misfire_grace_time",
+        "coalesce",
+        "max_instances",
+        "jobstore",
+        "lease_time",
+        "paused",
+        "_store",
+        "_definition",
+        "_implicit_start",
+        "_persisted",
+        "_replace",
+        "_ready",
+        "_claimed_elsewhere",
+        "_store_errors",
+        "_lost",
+        "_outage_warned",
+        "_next_nominal",
+        "_next_run",
+        "_version",
+        "_running",
+        "_runs",
+        "_errors",
+        "_misses",
+        "_skips",
+        "_coalesced",
+        "_last_run",
+        "_last_duration",
+        "_last_error",
+        "_is_coro",
+        "_task_name",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         scheduler: AsyncScheduler,
@@ -1015,11 +1058,15 @@ class AsyncScheduler:
         # loop.create_task's Python-level frame
         plain = loop.get_task_factory() is None
         common = plain and not self._listen_mask & EVENT_JOB_SUBMITTED
-        # a batch of thousands of run times allocates thousands of objects: one
-        # collection after it instead of several during it
+        # a batch of thousands of run times allocates thousands of objects: the
+        # cyclic collector waits until the jobs it started have taken their first
+        # step (the callback below is queued behind them), so that a collection,
+        # which may walk the whole heap, runs once after they started instead of
+        # several times between them
         gc_was_on = len(due) > 64 and gc.isenabled()
         if gc_was_on:
             gc.disable()
+        started = False
         try:
             for version, job in due:
                 if job._version != version or job.paused or jobs.get(job.id) is not job:
@@ -1051,8 +1098,11 @@ class AsyncScheduler:
                         tasks[task] = job
                         continue
                 self._process_due(job, now)
-        finally:
             if gc_was_on:
+                loop.call_soon(gc.enable)
+                started = True
+        finally:
+            if gc_was_on and not started:
                 gc.enable()
 
     def _process_due(self, job: Job, now: float) -> None:
