@@ -289,12 +289,12 @@ class AsyncScheduler:
     stops the scheduler.
     """
 
-    # On the real clock, a wake-up for a run time also serves the run times that
-    # follow it in the same cell of a grid of `timer_slack` seconds, each of which then
-    # starts at most that much after it is due (see _batch_end). A wake-up of an idle
-    # loop costs far more CPU than the run itself, so dense schedules (thousands of
-    # runs a second) spend far less; a run time alone in its cell is woken for
-    # exactly. 0 wakes up for each run time.
+    # On the real clock, a wake-up for the earliest run time waits for the run
+    # times up to `timer_slack` seconds after it and serves them all (see
+    # RunQueue.batch_end): none starts early, none more than the slack late. A
+    # wake-up of an idle loop costs far more CPU than a run, so dense schedules
+    # (thousands of runs a second) spend far less; a run time with no other that
+    # close is woken for exactly. 0 wakes up for each run time.
     _timer_slack = 0.0004
 
     def __init__(
