@@ -92,6 +92,31 @@ def test_matches_talib(name):
             compare(name, dict(kw, _data=tag) if False else kw, ours, ref, a)
 
 
+def test_ties_and_block_edges_match_talib_exactly():
+    """AROON/AROONOSC (sliding extremes with positions, the most recent bar
+    winning a tie), MAX/MIN, OBV and MFI on prices with many equal values, at
+    lengths around the sliding-window block boundaries; MFI with negative
+    typical prices (a window's money flow at or below zero gives 0)."""
+    rng = np.random.default_rng(11)
+    for p in (2, 3, 14, 25):
+        for n in (p, p + 1, p + 2, 2 * p + 1, 2 * p + 2, 3 * p + 5, 700):
+            c = np.round(np.cumsum(rng.standard_normal(n)))
+            h, lo = c + 1, c - np.round(rng.random(n))
+            v = np.round(rng.random(n) * 5)
+            for ours, ref in zip(ta.AROON(h, lo, p), talib.AROON(h, lo, p), strict=True):
+                np.testing.assert_array_equal(ours, ref)
+            np.testing.assert_array_equal(ta.AROONOSC(h, lo, p), talib.AROONOSC(h, lo, p))
+            np.testing.assert_array_equal(ta.MAX(c, p), talib.MAX(c, p))
+            np.testing.assert_array_equal(ta.MIN(c, p), talib.MIN(c, p))
+            np.testing.assert_array_equal(ta.OBV(c, v), talib.OBV(c, v))
+            hp, lp, cp = h + 1000, lo + 1000, c + 1000
+            np.testing.assert_allclose(
+                ta.MFI(hp, lp, cp, v, p), talib.MFI(hp, lp, cp, v, p), rtol=1e-10, atol=1e-9
+            )
+            hn, ln, cn = -(h + 1000), -(lo + 1000), -(c + 1000)
+            np.testing.assert_array_equal(ta.MFI(hn, ln, cn, v, p), talib.MFI(hn, ln, cn, v, p))
+
+
 def test_first_valid_index_is_talib_lookback():
     x = ohlcv(500)
     for name in TALIB_NAMES:

@@ -18,28 +18,7 @@ fn nan_fill(out: &mut [f64], upto: usize) {
     out[..k].fill(f64::NAN);
 }
 
-/// The larger of two values with one `maxsd` (f64::max also sorts out NaN,
-/// at three instructions and twice the latency). These loops only run on
-/// NaN-free data (a NaN sends the caller back to the state machines), where
-/// both give the same value.
-#[inline(always)]
-fn big(a: f64, b: f64) -> f64 {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
-
-/// The smaller of two values with one `minsd` (see `big`).
-#[inline(always)]
-fn small(a: f64, b: f64) -> f64 {
-    if a < b {
-        a
-    } else {
-        b
-    }
-}
+use super::ma::{big, small};
 
 #[inline(always)]
 fn pick<const MAX: bool>(a: f64, b: f64) -> f64 {
@@ -180,6 +159,156 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(
     *bad |= nan;
 }
 
+/// `j` when `take`, else `i`, without a branch (the condition is data: a
+/// conditional jump would mispredict on half the bars).
+#[inline(always)]
+fn sel(take: bool, j: usize, i: usize) -> usize {
+    i ^ ((i ^ j) & 0usize.wrapping_sub(take as usize))
+}
+
+/// Calls `f(i, hi_age, lo_age)` for every window of `w` bars ending at
+/// `i >= w - 1`: the bars since the highest `hi` and since the lowest `lo` of
+/// the window, the most recent bar winning a tie (TA-Lib's AROON). Van Herk /
+/// Gil-Werman with positions: per block, the forward prefix extremes and the
+/// backward suffix extremes of the previous block; O(1) per bar, branch-free.
+#[inline(always)]
+fn rolling_args(
+    hi: &[f64],
+    lo: &[f64],
+    w: usize,
+    bad: &mut bool,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let n = hi.len().min(lo.len());
+    if n < w || w == 0 {
+        *bad |= hi.iter().chain(lo).fold(false, |a, v| a | v.is_nan());
+        return;
+    }
+    // suffix extremes (value, position) of the previous block and of this one
+    let mut prev = (
+        vec![0.0f64; w],
+        vec![0usize; w],
+        vec![0.0f64; w],
+        vec![0usize; w],
+    );
+    let mut cur = prev.clone();
+    let mut nan = false;
+    let mut start = 0;
+    while start < n {
+        let end = (start + w).min(n);
+        let full = end - start == w;
+        if full {
+            // backward: a tie keeps the later bar (seen first)
+            let (sh, shi, sl, sli) = (&mut cur.0, &mut cur.1, &mut cur.2, &mut cur.3);
+            let (mut bh, mut bhi) = (hi[end - 1], end - 1);
+            let (mut bl, mut bli) = (lo[end - 1], end - 1);
+            for j in (0..w).rev() {
+                let i = start + j;
+                let (vh, vl) = (hi[i], lo[i]);
+                bhi = sel(vh > bh, i, bhi);
+                bh = big(vh, bh);
+                bli = sel(vl < bl, i, bli);
+                bl = small(vl, bl);
+                nan |= vh.is_nan() | vl.is_nan();
+                sh[j] = bh;
+                shi[j] = bhi;
+                sl[j] = bl;
+                sli[j] = bli;
+            }
+        } else {
+            for i in start..end {
+                nan |= hi[i].is_nan() | lo[i].is_nan();
+            }
+        }
+        if start == 0 {
+            // the first window is the first block
+            f(w - 1, w - 1 - cur.1[0], w - 1 - cur.3[0]);
+        } else {
+            // forward: a tie goes to the later bar
+            let (sh, shi, sl, sli) = (&prev.0, &prev.1, &prev.2, &prev.3);
+            let (mut ph, mut phi) = (hi[start], start);
+            let (mut pl, mut pli) = (lo[start], start);
+            for i in start..end {
+                let j = i - start;
+                let (vh, vl) = (hi[i], lo[i]);
+                phi = sel(vh >= ph, i, phi);
+                ph = big(ph, vh);
+                pli = sel(vl <= pl, i, pli);
+                pl = small(pl, vl);
+                if j + 1 < w {
+                    // the window: the previous block's suffix from j + 1, then
+                    // this block's prefix, which is later and wins a tie
+                    let ah = sel(ph >= sh[j + 1], phi, shi[j + 1]);
+                    let al = sel(pl <= sl[j + 1], pli, sli[j + 1]);
+                    f(i, i - ah, i - al);
+                } else {
+                    f(i, i - phi, i - pli);
+                }
+            }
+        }
+        std::mem::swap(&mut prev, &mut cur);
+        start = end;
+    }
+    *bad |= nan;
+}
+
+/// All ones when `b`, else zero (a bit mask for branch-free selects).
+#[inline(always)]
+fn mask(b: bool) -> u64 {
+    0u64.wrapping_sub(b as u64)
+}
+
+/// MFI over NaN-free data: the state machine's operations in its order
+/// (`kernels::money_flow`, `kernels::mfi_value`), with plain locals.
+fn mfi(c: &Cols<'_>, p: usize, bad: &mut bool, out: &mut [f64]) {
+    use super::kernels::{mfi_value, money_flow};
+    let n = c.n;
+    nan_fill(out, p);
+    if n == 0 {
+        return;
+    }
+    let (hh, ll, cc, vv) = (&c.h[..n], &c.l[..n], &c.c[..n], &c.v[..n]);
+    let mut nan = hh[0].is_nan() | ll[0].is_nan() | cc[0].is_nan() | vv[0].is_nan();
+    let mut prev = (hh[0] + ll[0] + cc[0]) / 3.0;
+    let (mut pr, mut nr) = (vec![0.0f64; p], vec![0.0f64; p]);
+    let (mut ps, mut ns) = (0.0f64, 0.0f64);
+    let mut null_run = 0usize;
+    let mut slot = 0usize;
+    for i in 1..n {
+        let (h, l, cl, v) = (hh[i], ll[i], cc[i], vv[i]);
+        nan |= h.is_nan() | l.is_nan() | cl.is_nan() | v.is_nan();
+        let tp = (h + l + cl) / 3.0;
+        let (pv, nv) = money_flow(tp, prev, v);
+        prev = tp;
+        if i > p {
+            ps -= pr[slot];
+            ns -= nr[slot];
+        }
+        ps += pv;
+        ns += nv;
+        pr[slot] = pv;
+        nr[slot] = nv;
+        null_run = if pv == 0.0 && nv == 0.0 {
+            null_run + 1
+        } else {
+            0
+        };
+        if null_run >= p {
+            null_run = p;
+            ps = 0.0;
+            ns = 0.0;
+        }
+        slot += 1;
+        if slot == p {
+            slot = 0;
+        }
+        if i >= p {
+            out[i] = mfi_value(ps, ns);
+        }
+    }
+    *bad |= nan;
+}
+
 fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &mut bool, out: &mut [f64]) {
     if max {
         rolling::<true>(x, p, bad, |i, v| out[i] = v)
@@ -293,13 +422,17 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             let mut obv = chk(bad, v[0]);
             let mut prev = chk(bad, c[0]);
             out[0] = obv;
+            let neg_zero = (-0.0f64).to_bits();
             for i in 1..n {
                 let (ci, vi) = (chk(bad, c[i]), chk(bad, v[i]));
-                if ci > prev {
-                    obv += vi;
-                } else if ci < prev {
-                    obv -= vi;
-                }
+                // branch-free (the direction is a coin flip on market data):
+                // + v up, + (-v) down (a - b is exactly a + -b), + (-0.0) flat,
+                // which leaves every value as it is, -0.0 included
+                let up = mask(ci > prev);
+                let down = mask(ci < prev);
+                let step =
+                    (vi.to_bits() & up) | ((-vi).to_bits() & down) | (neg_zero & !(up | down));
+                obv += f64::from_bits(step);
                 prev = ci;
                 out[i] = obv;
             }
@@ -387,6 +520,34 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             let out = &mut *rows[0];
             nan_fill(out, m.p - 1);
             rolling2(hi, lo, m.p, bad, |i, a, b| out[i] = (a + b) / 2.0);
+            true
+        }
+        AnyK::Aroon(a) => {
+            let p = a.p;
+            let factor = 100.0 / p as f64;
+            let pi = p as i64;
+            if a.osc {
+                let out = &mut *rows[0];
+                nan_fill(out, p);
+                rolling_args(cols.h, cols.l, p + 1, bad, |i, ah, al| {
+                    out[i] = factor * (al as i64 - ah as i64) as f64;
+                });
+            } else {
+                let [down, up] = match rows {
+                    [a, b] => [a, b],
+                    _ => return false,
+                };
+                nan_fill(down, p);
+                nan_fill(up, p);
+                rolling_args(cols.h, cols.l, p + 1, bad, |i, ah, al| {
+                    down[i] = factor * (pi - al as i64) as f64;
+                    up[i] = factor * (pi - ah as i64) as f64;
+                });
+            }
+            true
+        }
+        AnyK::Mfi(m) => {
+            mfi(cols, m.p, bad, &mut *rows[0]);
             true
         }
         AnyK::Willr(w) => {
@@ -666,10 +827,13 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     let mut nan = c.h[0].is_nan() | c.l[0].is_nan() | c.c[n - 1].is_nan();
     let (hh, ll, cc) = (&c.h[..n], &c.l[..n], &c.c[..n]);
     if mode == 0 || p == 1 {
+        // plain selects: this loop has no chain and vectorises (vmaxpd), which
+        // the scalar maxsd intrinsic of `big` would prevent
+        let sel_max = |a: f64, b: f64| if a > b { a } else { b };
         for i in 1..n {
             let (h, l, pc) = (hh[i], ll[i], cc[i - 1]);
             nan |= h.is_nan() | l.is_nan() | pc.is_nan();
-            out[i] = true_range(h, l, pc);
+            out[i] = sel_max(sel_max(h - l, (h - pc).abs()), (l - pc).abs());
         }
         *bad |= nan;
         return;

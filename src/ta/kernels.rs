@@ -899,6 +899,41 @@ pub struct Mfi {
     pub neg: Ring,
     pub pos_sum: f64,
     pub neg_sum: f64,
+    /// Consecutive bars without money flow (a whole period of them: the
+    /// window is empty and its sums are exactly zero).
+    #[serde(default)]
+    pub null_run: usize,
+}
+
+/// One bar's money flow split into (positive, negative), TA-Lib 0.8's rule:
+/// none when the typical price moved by no more than 1e-14 of the two prices'
+/// magnitudes (a dead zone for rounding), else the flow goes to the side of
+/// the move. Bit masks, not branches: the side is a coin flip on market data.
+#[inline(always)]
+pub fn money_flow(tp: f64, prev: f64, v: f64) -> (f64, f64) {
+    let d = tp - prev;
+    let dead = d.abs() <= 1e-14 * (tp.abs() + prev.abs());
+    let mf = (tp * v).to_bits() & 0u64.wrapping_sub((!dead) as u64);
+    let down = 0u64.wrapping_sub((d < 0.0) as u64);
+    (f64::from_bits(mf & !down), f64::from_bits(mf & down))
+}
+
+/// MFI's output from its sums: 0 for an empty or non-positive total, else the
+/// positive share (clamped into [0, total] against rounding drift) in percent.
+#[inline(always)]
+pub fn mfi_value(pos_sum: f64, neg_sum: f64) -> f64 {
+    let t = pos_sum + neg_sum;
+    if t <= 0.0 {
+        return 0.0;
+    }
+    let pc = if pos_sum < 0.0 {
+        0.0
+    } else if pos_sum > t {
+        t
+    } else {
+        pos_sum
+    };
+    100.0 * (pc / t)
 }
 
 impl Kernel for Mfi {
@@ -910,34 +945,31 @@ impl Kernel for Mfi {
             self.n = 1;
             return None;
         }
-        let d = tp - self.prev;
+        let (pv, nv) = money_flow(tp, self.prev, b.v);
         self.prev = tp;
-        let mf = tp * b.v;
         if self.n > self.p {
             self.pos_sum -= self.pos.oldest();
             self.neg_sum -= self.neg.oldest();
         }
-        let (pv, nv) = if d < 0.0 {
-            (0.0, mf)
-        } else if d > 0.0 {
-            (mf, 0.0)
-        } else {
-            (0.0, 0.0)
-        };
         self.pos_sum += pv;
         self.neg_sum += nv;
         self.pos.push(pv);
         self.neg.push(nv);
+        self.null_run = if pv == 0.0 && nv == 0.0 {
+            self.null_run + 1
+        } else {
+            0
+        };
+        if self.null_run >= self.p {
+            self.null_run = self.p;
+            self.pos_sum = 0.0;
+            self.neg_sum = 0.0;
+        }
         self.n += 1;
         if self.n <= self.p {
             return None;
         }
-        let t = self.pos_sum + self.neg_sum;
-        Some(o1(if is_zero(t) {
-            0.0
-        } else {
-            100.0 * (self.pos_sum / t)
-        }))
+        Some(o1(mfi_value(self.pos_sum, self.neg_sum)))
     }
 }
 

@@ -461,6 +461,44 @@ pub struct Kama {
     trailing: f64,
 }
 
+/// The larger of two values with one `maxsd` (f64::max also sorts out NaN,
+/// at three instructions and twice the latency): for NaN-free data, where
+/// both give the same value. Written with the SSE2 intrinsic: as a plain
+/// `if a > b`, the compiler sometimes emits a conditional jump instead, which
+/// mispredicts on half the bars of a random walk.
+#[inline(always)]
+pub fn big(a: f64, b: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_cvtsd_f64, _mm_max_sd, _mm_set_sd};
+        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
+        unsafe { _mm_cvtsd_f64(_mm_max_sd(_mm_set_sd(a), _mm_set_sd(b))) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two values with one `minsd` (see `big`).
+#[inline(always)]
+pub fn small(a: f64, b: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_cvtsd_f64, _mm_min_sd, _mm_set_sd};
+        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
+        unsafe { _mm_cvtsd_f64(_mm_min_sd(_mm_set_sd(a), _mm_set_sd(b))) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
 pub const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
 
 /// KAMA's running sum of |differences|, corrected where rounding matters: a
@@ -482,7 +520,6 @@ pub fn kama_fix(
     if nonzero == 0 {
         return 0.0;
     }
-    let big = |a: f64, b: f64| if a > b { a } else { b };
     let scale = big(big(x.abs(), back_p.abs()), prev.abs());
     if sum_roc1 < 1e-12 * scale * p as f64 {
         exact()

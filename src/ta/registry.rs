@@ -875,6 +875,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             neg: Ring::new(pi(0)),
             pos_sum: 0.0,
             neg_sum: 0.0,
+            null_run: 0,
         }),
         "MOM" | "ROC" | "ROCP" => AnyK::Lag(Lag {
             ring: Ring::new(pi(0)),
