@@ -90,8 +90,10 @@ def test_track_async_function_forms_keep_coroutine_functions(monitor, loop):
     for name in (bare_name, "named_op"):
         m = ops[name]
         assert m["count"] == 1
-        assert 0.05 <= m["total_time"] < 0.2, (name, m["total_time"])
-        assert 0.05 <= m["p50"] < 0.2
+        # uvloop's timers have millisecond resolution: a 50 ms sleep can end up
+        # to a millisecond early on the monotonic clock
+        assert 0.049 <= m["total_time"] < 0.2, (name, m["total_time"])
+        assert 0.049 <= m["p50"] < 0.2
 
 
 def test_module_level_decorators_on_the_global_monitor():

@@ -274,9 +274,9 @@ async def test_restart_runs_missed_firings_as_the_policy_says(
     make = _store_factories(redis_server)[kind]
     key = f"restart-{uuid.uuid4().hex}"
     s1 = AsyncScheduler(jobstore=make(tmp_path), timezone="UTC")
-    # the first run time counts from here, after the store and scheduler exist
-    # (creating them can take a good part of the 0.25 s on a busy machine)
-    first = time.time() + 0.25
+    # the first run time counts from here, after the store and scheduler exist,
+    # with room for add_job, start() and stop() (store I/O) on a busy machine
+    first = time.time() + 0.6
     s1.add_job(
         "sched_worker:tick",
         "interval",
@@ -290,6 +290,7 @@ async def test_restart_runs_missed_firings_as_the_policy_says(
     await s1.start()
     await asyncio.sleep(0.1)
     await s1.stop()  # before the first firing
+    assert time.time() < first, "setup took longer than the margin"
     assert sched_worker.CALLS.get(key) is None
     # down while 4 firings (first + 0, 0.25, 0.5, 0.75) pass; the next is at first + 1
     await asyncio.sleep(first + 0.8 - time.time())

@@ -1034,6 +1034,18 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
     }
 }
 
+/// KAMA's exact sum of |differences| over the window ending at bar `b`
+/// (what `kama_fix` falls back to).
+fn kama_exact(x: &[f64], p: usize, b: usize) -> f64 {
+    let mut s = 0.0;
+    let mut pv = x[b - p];
+    for &v in &x[b + 1 - p..b] {
+        s += (v - pv).abs();
+        pv = v;
+    }
+    s + (x[b] - pv).abs()
+}
+
 #[inline(always)]
 fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
     use super::ma::KAMA_CONST_MAX;
@@ -1044,7 +1056,7 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         return;
     }
     let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
-    let mut nan = x[..p].iter().fold(false, |a, v| a | v.is_nan());
+    let mut nan = x[..=p].iter().fold(false, |a, v| a | v.is_nan());
     let mut sum_roc1 = 0.0;
     let mut nonzero = 0u32;
     for b in 1..p {
@@ -1052,32 +1064,9 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         sum_roc1 += d;
         nonzero += (d != 0.0) as u32;
     }
-    let mut prev_kama = 0.0;
-    for b in p..n {
-        let xb = x[b];
-        nan |= xb.is_nan();
-        let back_p = x[b - p];
-        let prev = x[b - 1];
-        if b == p {
-            let d = (prev - xb).abs();
-            sum_roc1 += d;
-            nonzero += (d != 0.0) as u32;
-            prev_kama = prev;
-        } else {
-            let (d_in, d_out) = ((xb - prev).abs(), (x[b - p - 1] - back_p).abs());
-            sum_roc1 += d_in - d_out;
-            nonzero = (nonzero + (d_in != 0.0) as u32).saturating_sub((d_out != 0.0) as u32);
-        }
-        sum_roc1 = super::ma::kama_fix(sum_roc1, nonzero, p, xb, back_p, prev, || {
-            let mut s = 0.0;
-            let mut pv = back_p;
-            for &v in &x[b + 1 - p..b] {
-                s += (v - pv).abs();
-                pv = v;
-            }
-            s + (xb - pv).abs()
-        });
-        let period_roc = xb - back_p;
+    let pf = p as f64;
+    // one bar of the state machine, from its running sum on
+    let step = |b: usize, sum_roc1: f64, period_roc: f64, prev_kama: f64| -> f64 {
         let mut t = if sum_roc1 <= period_roc || is_zero(sum_roc1) {
             1.0
         } else {
@@ -1085,8 +1074,58 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         };
         t = (t * const_diff) + KAMA_CONST_MAX;
         let sc = t * t;
-        prev_kama = prev_kama.mul_add(1.0 - sc, sc * xb);
-        out[b] = prev_kama;
+        prev_kama.mul_add(1.0 - sc, sc * x[b])
+    };
+    // bar p: the window's first sum, the previous bar as the previous KAMA
+    {
+        let (xb, back_p, prev) = (x[p], x[0], x[p - 1]);
+        let d = (prev - xb).abs();
+        sum_roc1 += d;
+        nonzero += (d != 0.0) as u32;
+        sum_roc1 = super::ma::kama_fix(sum_roc1, nonzero, p, xb, back_p, prev, || {
+            kama_exact(x, p, p)
+        });
+    }
+    let mut prev_kama = step(p, sum_roc1, x[p] - x[0], x[p - 1]);
+    out[p] = prev_kama;
+    // the rest in chunks: first, for every bar of the chunk, what does not
+    // depend on the previous bar's results (vectorised: the sum's change,
+    // the non-zero count's change, kama_fix's threshold, the period's
+    // change), then the running part bar by bar. Same operations, same order
+    // as the state machine.
+    const C: usize = 256;
+    let mut dd = [0.0f64; C];
+    let mut nzd = [0i32; C];
+    let mut thr = [0.0f64; C];
+    let mut proc_ = [0.0f64; C];
+    let sel_max = |a: f64, b: f64| if a > b { a } else { b };
+    let mut start = p + 1;
+    while start < n {
+        let len = (n - start).min(C);
+        for k in 0..len {
+            let b = start + k;
+            let (xb, back_p, prev) = (x[b], x[b - p], x[b - 1]);
+            nan |= xb.is_nan();
+            let (d_in, d_out) = ((xb - prev).abs(), (x[b - p - 1] - back_p).abs());
+            dd[k] = d_in - d_out;
+            nzd[k] = (d_in != 0.0) as i32 - (d_out != 0.0) as i32;
+            let scale = sel_max(sel_max(xb.abs(), back_p.abs()), prev.abs());
+            thr[k] = 1e-12 * scale * pf;
+            proc_[k] = xb - back_p;
+        }
+        for k in 0..len {
+            let b = start + k;
+            sum_roc1 += dd[k];
+            nonzero = (nonzero as i32 + nzd[k]) as u32;
+            if nonzero == 0 {
+                sum_roc1 = 0.0;
+            } else if sum_roc1 < thr[k] {
+                sum_roc1 = kama_exact(x, p, b);
+            }
+            prev_kama = step(b, sum_roc1, proc_[k], prev_kama);
+            out[b] = prev_kama;
+        }
+        start += len;
     }
     *bad |= nan;
 }
