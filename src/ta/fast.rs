@@ -74,7 +74,6 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnM
                 let jj = p - 1 - j;
                 sx = pick::<MAX>(block[jj], sx);
                 cur_suf[jj] = sx;
-                nan |= block[j].is_nan();
                 let w = if j + 1 < p {
                     pick::<MAX>(prev_suf[j + 1], m)
                 } else {
@@ -82,6 +81,9 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnM
                 };
                 f(start + j, w);
             }
+            // NaN check off the chains' loop: a vectorised pass over the block
+            // while it is in L1
+            nan |= block.iter().fold(false, |a, v| a | v.is_nan());
             std::mem::swap(&mut prev_suf, &mut cur_suf);
         } else {
             for (j, &v) in block.iter().enumerate() {

@@ -959,7 +959,6 @@ class AsyncScheduler:
     async def _run(self) -> None:
         clock = self._clock
         queue = self._queue
-        jobs = self._jobs
         loop = self._loop
         assert loop is not None
         now_fn: Callable[[], float] = clock.now
@@ -972,17 +971,10 @@ class AsyncScheduler:
             if lt is not None:
                 await self._run_on_timer(lt, slack)
                 return
+        live_head = self._live_head
         while self.running:
             dispatch(now_fn())
-            while True:
-                head = queue.peek()
-                if head is None:
-                    break
-                _, version, job = head
-                if job._version != version or job.paused or jobs.get(job.id) is not job:
-                    queue.pop()
-                    continue
-                break
+            head = live_head()
             self._rescheduled = False
             if head is None:
                 self._sleep = loop.create_future()
@@ -997,29 +989,39 @@ class AsyncScheduler:
             finally:
                 self._sleep = None
 
+    def _live_head(self) -> tuple[float, int, Job] | None:
+        """The run queue's earliest entry of a live job (stale ones, of removed,
+        paused or rescheduled jobs, are dropped on the way), or None."""
+        queue = self._queue
+        jobs = self._jobs
+        while True:
+            head = queue.peek()
+            if head is None:
+                return None
+            _, version, job = head
+            if job._version != version or job.paused or jobs.get(job.id) is not job:
+                queue.pop()
+                continue
+            return head
+
     async def _run_on_timer(self, lt: _LoopTimer, slack: float) -> None:
         """The real clock's loop on a timerfd: each expiry calls ``tick`` from the
         loop's selector, which starts what is due and arms the timer for the next
         wake-up. Returns when cancelled (stop()); an error in ``tick`` ends it."""
         assert self._loop is not None
         queue = self._queue
-        jobs = self._jobs
         dispatch = self._dispatch
         now_fn = self._clock.now
         ended: asyncio.Future[None] = self._loop.create_future()
 
+        live_head = self._live_head
+
         def arm() -> None:
-            while True:
-                head = queue.peek()
-                if head is None:
-                    lt.disarm()
-                    return
-                _, version, job = head
-                if job._version != version or job.paused or jobs.get(job.id) is not job:
-                    queue.pop()
-                    continue
-                break
-            lt.arm(queue.batch_end(slack) if slack else head[0])
+            head = live_head()
+            if head is None:
+                lt.disarm()
+            else:
+                lt.arm(queue.batch_end(slack) if slack else head[0])
 
         def tick() -> None:
             if not self.running or ended.done():
