@@ -311,6 +311,37 @@ fn mfi(c: &Cols<'_>, p: usize, bad: &mut bool, out: &mut [f64]) {
     *bad |= nan;
 }
 
+/// Calls `f(i, increment)` with each bar's accumulation/distribution
+/// increment, ((c - l) - (h - c)) / (h - l) * v, or 0 where h - l <= 0 (the
+/// state machine then adds nothing; the AD line never holds -0.0, so adding
+/// +0.0 leaves it as it is). The increments of 256 bars are computed first,
+/// off the running sum's chain (the division vectorises).
+#[inline(always)]
+fn ad_chunks(c: &Cols<'_>, bad: &mut bool, mut f: impl FnMut(usize, f64)) {
+    const C: usize = 256;
+    let n = c.n;
+    let (hh, ll, cc, vv) = (&c.h[..n], &c.l[..n], &c.c[..n], &c.v[..n]);
+    let mut inc = [0.0f64; C];
+    let mut nan = false;
+    let mut start = 0;
+    while start < n {
+        let len = (n - start).min(C);
+        for k in 0..len {
+            let i = start + k;
+            let (h, l, cl, v) = (hh[i], ll[i], cc[i], vv[i]);
+            nan |= h.is_nan() | l.is_nan() | cl.is_nan() | v.is_nan();
+            let t = h - l;
+            let x = (((cl - l) - (h - cl)) / t) * v;
+            inc[k] = if t > 0.0 { x } else { 0.0 };
+        }
+        for k in 0..len {
+            f(start + k, inc[k]);
+        }
+        start += len;
+    }
+    *bad |= nan;
+}
+
 fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &mut bool, out: &mut [f64]) {
     if max {
         rolling::<true>(x, p, bad, |i, v| out[i] = v)
@@ -445,17 +476,8 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             let (fk, sk) = (a.fk, a.sk);
             let (mut ad, mut fast, mut slow) = (0.0, 0.0, 0.0);
             nan_fill(out, a.lookback);
-            for i in 0..n {
-                let (h, l, c) = (
-                    chk(bad, cols.h[i]),
-                    chk(bad, cols.l[i]),
-                    chk(bad, cols.c[i]),
-                );
-                let v = chk(bad, cols.v[i]);
-                let t = h - l;
-                if t > 0.0 {
-                    ad += (((c - l) - (h - c)) / t) * v;
-                }
+            ad_chunks(cols, bad, |i, inc| {
+                ad += inc;
                 if i == 0 {
                     fast = ad;
                     slow = ad;
@@ -466,7 +488,7 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
                 if i >= a.lookback {
                     out[i] = fast - slow;
                 }
-            }
+            });
             true
         }
         AnyK::Dmi(d) if d.p > 1 => {
@@ -629,19 +651,10 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
         AnyK::Ad(_) => {
             let out = &mut *rows[0];
             let mut ad = 0.0;
-            for i in 0..n {
-                let (h, l, c) = (
-                    chk(bad, cols.h[i]),
-                    chk(bad, cols.l[i]),
-                    chk(bad, cols.c[i]),
-                );
-                let v = chk(bad, cols.v[i]);
-                let t = h - l;
-                if t > 0.0 {
-                    ad += (((c - l) - (h - c)) / t) * v;
-                }
+            ad_chunks(cols, bad, |i, inc| {
+                ad += inc;
                 out[i] = ad;
-            }
+            });
             true
         }
         AnyK::Stoch(st) => {
