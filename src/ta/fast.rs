@@ -342,6 +342,80 @@ fn ad_chunks(c: &Cols<'_>, bad: &mut bool, mut f: impl FnMut(usize, f64)) {
     *bad |= nan;
 }
 
+/// Parabolic SAR over NaN-free data: the state machine (`kernels::Sar`)
+/// with plain locals; its clamps as maxsd/minsd (the operands ordered so that
+/// a tie keeps the same value, as the state machine's `if`s do) and the
+/// acceleration step as selects, leaving one branch per bar: the reversal.
+fn sar(c: &Cols<'_>, acc: f64, max: f64, bad: &mut bool, out: &mut [f64]) {
+    let n = c.n;
+    if n == 0 {
+        return;
+    }
+    out[0] = f64::NAN;
+    let (hh, ll) = (&c.h[..n], &c.l[..n]);
+    let mut nan = hh[0].is_nan() | ll[0].is_nan();
+    if n == 1 {
+        *bad |= nan;
+        return;
+    }
+    // direction from the one-bar -DM between the first two bars
+    let diff_p = hh[1] - hh[0];
+    let diff_m = ll[0] - ll[1];
+    let minus_dm = if diff_m > 0.0 && diff_p < diff_m {
+        diff_m
+    } else {
+        0.0
+    };
+    let mut long = minus_dm <= 0.0;
+    let (mut ep, mut s) = if long { (hh[1], ll[0]) } else { (ll[1], hh[0]) };
+    let mut af = acc;
+    let (mut prev_low, mut prev_high) = (ll[1], hh[1]);
+    for i in 1..n {
+        let (new_high, new_low) = (hh[i], ll[i]);
+        nan |= new_high.is_nan() | new_low.is_nan();
+        let o;
+        if long {
+            if new_low <= s {
+                long = false;
+                s = big(new_high, big(prev_high, ep));
+                o = s;
+                af = acc;
+                ep = new_low;
+                s += af * (ep - s);
+                s = big(new_high, big(prev_high, s));
+            } else {
+                o = s;
+                let up = new_high > ep;
+                ep = big(new_high, ep);
+                let raised = small(max, af + acc);
+                af = if up { raised } else { af };
+                s += af * (ep - s);
+                s = small(new_low, small(prev_low, s));
+            }
+        } else if new_high >= s {
+            long = true;
+            s = small(new_low, small(prev_low, ep));
+            o = s;
+            af = acc;
+            ep = new_high;
+            s += af * (ep - s);
+            s = small(new_low, small(prev_low, s));
+        } else {
+            o = s;
+            let down = new_low < ep;
+            ep = small(new_low, ep);
+            let raised = small(max, af + acc);
+            af = if down { raised } else { af };
+            s += af * (ep - s);
+            s = big(new_high, big(prev_high, s));
+        }
+        out[i] = o;
+        prev_low = new_low;
+        prev_high = new_high;
+    }
+    *bad |= nan;
+}
+
 fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &mut bool, out: &mut [f64]) {
     if max {
         rolling::<true>(x, p, bad, |i, v| out[i] = v)
@@ -572,6 +646,10 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
         }
         AnyK::Mfi(m) => {
             mfi(cols, m.p, bad, &mut *rows[0]);
+            true
+        }
+        AnyK::Sar(k) if k.n == 0 => {
+            sar(cols, k.acc, k.max, bad, &mut *rows[0]);
             true
         }
         AnyK::Willr(w) => {
