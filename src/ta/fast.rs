@@ -290,7 +290,7 @@ fn mfi(c: &Cols<'_>, p: usize, bad: &mut bool, out: &mut [f64]) {
         ns += nv;
         pr[slot] = pv;
         nr[slot] = nv;
-        null_run = if pv == 0.0 && nv == 0.0 {
+        null_run = if (pv == 0.0) & (nv == 0.0) {
             null_run + 1
         } else {
             0
