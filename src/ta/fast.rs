@@ -1319,12 +1319,10 @@ fn dmi<const MODE: u8>(c: &Cols<'_>, p: usize, bad: &mut bool, out: &mut [f64]) 
         prev_l = l;
         // Branch-free selection of the one-bar movements (same values as
         // the state machine's if / else-if).
-        let minus = (diff_m > 0.0) & (diff_p < diff_m);
-        let plus = !minus & (diff_p > 0.0) & (diff_p > diff_m);
-        // Masks instead of branches (random data mispredicts them).
-        let dm_m = f64::from_bits(diff_m.to_bits() & (minus as u64).wrapping_neg());
-        let dm_p = f64::from_bits(diff_p.to_bits() & (plus as u64).wrapping_neg());
+        let (dm_p, dm_m) = super::ma::dm_select(diff_p, diff_m);
         if m < p {
+            let minus = (diff_m > 0.0) & (diff_p < diff_m);
+            let plus = !minus & (diff_p > 0.0) & (diff_p > diff_m);
             if minus {
                 mdm += diff_m;
             } else if plus {

@@ -499,6 +499,41 @@ pub fn small(a: f64, b: f64) -> f64 {
     }
 }
 
+/// The one-bar directional movements (+DM, -DM) from the high's rise
+/// `diff_p` and the low's fall `diff_m`: -DM when the fall is positive and
+/// larger than the rise, else +DM when the rise is positive and larger than
+/// the fall, else neither (TA-Lib's rule). Compare-and-mask in SSE2 on
+/// x86_64: the compiler turns a bool mask back into jumps, which mispredict
+/// on market data.
+#[inline(always)]
+pub fn dm_select(diff_p: f64, diff_m: f64) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_and_pd, _mm_andnot_pd, _mm_cmplt_sd, _mm_cvtsd_f64, _mm_set_sd, _mm_setzero_pd,
+        };
+        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
+        unsafe {
+            let (p, m, z) = (_mm_set_sd(diff_p), _mm_set_sd(diff_m), _mm_setzero_pd());
+            let minus = _mm_and_pd(_mm_cmplt_sd(z, m), _mm_cmplt_sd(p, m));
+            let plus = _mm_andnot_pd(minus, _mm_and_pd(_mm_cmplt_sd(z, p), _mm_cmplt_sd(m, p)));
+            (
+                _mm_cvtsd_f64(_mm_and_pd(plus, p)),
+                _mm_cvtsd_f64(_mm_and_pd(minus, m)),
+            )
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let minus = (diff_m > 0.0) & (diff_p < diff_m);
+        let plus = !minus & (diff_p > 0.0) & (diff_p > diff_m);
+        (
+            if plus { diff_p } else { 0.0 },
+            if minus { diff_m } else { 0.0 },
+        )
+    }
+}
+
 pub const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
 
 /// KAMA's running sum of |differences|, corrected where rounding matters: a
