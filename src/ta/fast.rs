@@ -652,6 +652,52 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             sar(cols, k.acc, k.max, bad, &mut *rows[0]);
             true
         }
+        AnyK::StochRsi(k) => {
+            // RSI (into the %D row, as scratch), %K over it (sliding
+            // extremes) into the %K row, then %K's SMA into the %D row: the
+            // state machines' values, stage by stage
+            let sp = match &k.ma {
+                Ma::Sma(s) => s_period_sma(s),
+                _ => return false,
+            };
+            let [ko, dout] = match rows {
+                [a, b] => [a, b],
+                _ => return false,
+            };
+            ko.fill(f64::NAN);
+            let mut rsi = k.rsi.clone();
+            let mut first = None;
+            for i in 0..n {
+                dout[i] = f64::NAN;
+                if let Some(v) = rsi.push(chk(bad, cols.c[i])) {
+                    dout[i] = v;
+                    first.get_or_insert(i);
+                }
+            }
+            let Some(f0) = first else { return true };
+            let fk = k.k.p;
+            let mut unused = false;
+            {
+                let (rr, kk) = (&dout[f0..], &mut ko[f0..]);
+                rolling2(rr, rr, fk, &mut unused, |i, hh, ll| {
+                    let diff = hh - ll;
+                    kk[i] = if diff != 0.0 {
+                        ((rr[i] - ll) / diff) * 100.0
+                    } else {
+                        0.0
+                    };
+                });
+            }
+            dout.fill(f64::NAN);
+            let at = f0 + fk - 1;
+            if at < n {
+                sma(&ko[at..], sp, &mut unused, &mut dout[at..]);
+                // %K shows from %D's first value on
+                let shown = (at + sp - 1).min(n);
+                ko[..shown].fill(f64::NAN);
+            }
+            true
+        }
         AnyK::Willr(w) => {
             let out = &mut *rows[0];
             nan_fill(out, w.p - 1);
