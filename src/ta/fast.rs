@@ -1464,7 +1464,7 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
     let mut nan = cl[0].is_nan();
     let term = |m: usize| -> (f64, f64) {
         let pc = cl[m - 1];
-        let true_low = if l[m] < pc { l[m] } else { pc };
+        let true_low = small(l[m], pc);
         (cl[m] - true_low, true_range(h[m], l[m], pc))
     };
     let (mut sa, mut sb) = ([0.0f64; 3], [0.0f64; 3]);
