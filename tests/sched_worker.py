@@ -3,7 +3,7 @@ and the importable job functions those tests schedule (``sched_worker:...``).
 
 CONFIG is JSON: {"store": "redis" | "sqlite", "url" | "path", "prefix", "jobs": [{"id",
 "interval", "start", "end", "sleep", "sync"}], "log", "lease_time", "until", "status",
-"policy"}. The process adds the jobs, starts, prints "ready", runs until ``until``
+"policy", "extra_sleep"}. The process adds the jobs, starts, prints "ready", runs until ``until``
 (unix time), stops and writes its job status and store stats to ``status``.
 
 Every run appends ``S <job> <pid>`` when the job starts (from the job itself) and
@@ -23,6 +23,9 @@ import time
 from typing import Any
 
 CALLS: dict[str, list[float]] = {}
+# this process's runs last this much longer than the stored jobs say (config
+# "extra_sleep"): a wider window for a test to kill it in the middle of one
+EXTRA_SLEEP = 0.0
 
 
 def _append(path: str, line: str) -> None:
@@ -36,13 +39,13 @@ def _append(path: str, line: str) -> None:
 async def record_async(log: str, job_id: str, sleep: float) -> None:
     _append(log, f"S {job_id} {os.getpid()}\n")
     if sleep:
-        await asyncio.sleep(sleep)
+        await asyncio.sleep(sleep + EXTRA_SLEEP)
 
 
 def record_sync(log: str, job_id: str, sleep: float) -> None:
     _append(log, f"S {job_id} {os.getpid()}\n")
     if sleep:
-        time.sleep(sleep)
+        time.sleep(sleep + EXTRA_SLEEP)
 
 
 async def tick(key: str) -> None:
@@ -64,6 +67,8 @@ class Holder:
 
 
 async def main(cfg: dict[str, Any]) -> None:
+    global EXTRA_SLEEP
+    EXTRA_SLEEP = float(cfg.get("extra_sleep", 0.0))
     import datetime as dt
 
     from ferrotick.scheduler import (

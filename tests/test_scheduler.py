@@ -1034,6 +1034,29 @@ def test_run_queue_orders_by_time_then_queueing_and_batches_wake_ups():
 
 
 @pytest.mark.asyncio
+async def test_simultaneous_batch_runs_all_and_leaves_the_collector_on():
+    """200 one-shot jobs due at one instant start in one wake-up; the cyclic
+    collector, held off while the batch starts, is on again once they ran."""
+    import gc
+
+    assert gc.isenabled()
+    started: list[float] = []
+    due = time.time() + 0.15
+
+    async def job() -> None:
+        started.append(time.time())
+
+    async with AsyncScheduler(timezone="UTC") as s:
+        run_date = dt.datetime.fromtimestamp(due, UTC)
+        for _ in range(200):
+            s.add_job(job, DateTrigger(run_date))
+        await asyncio.sleep(0.3)
+        assert gc.isenabled()
+    assert len(started) == 200 and min(started) >= due
+    assert gc.isenabled()
+
+
+@pytest.mark.asyncio
 async def test_real_clock_dense_run_times_all_run_never_early():
     """Run times 100 µs apart share wake-ups (AsyncScheduler._timer_slack): every one
     runs, none before it is due, in order; an earlier run time added while the

@@ -374,6 +374,8 @@ class AsyncScheduler:
         self._sleep: Any = None
         # re-arms the timerfd for the earliest run time (see _run_on_timer)
         self._rearm: Callable[[], None] | None = None
+        # the cyclic collector is off until a large batch's jobs started
+        self._gc_held = False
         self._rescheduled = False
         self.running = False
         from ..monitor._publishers import publish_scheduler
@@ -876,6 +878,7 @@ class AsyncScheduler:
                 await main
             except asyncio.CancelledError:
                 pass
+        self._gc_resume()
         pending = {t for t in self._tasks if not t.done()}
         if pending and wait:
             await asyncio.wait(pending, timeout=timeout)
@@ -1046,7 +1049,21 @@ class AsyncScheduler:
 
     def _dispatch(self, now: float) -> None:
         """Starts every job due at ``now``."""
-        due = self._queue.pop_due(now)
+        # A batch of thousands of run times allocates thousands of objects
+        # (starting with the list of due jobs): the cyclic collector waits until
+        # the jobs it started have taken their first step (the callback below
+        # is queued behind them), so that a collection, which may walk the
+        # whole heap, runs once after they started instead of during the batch.
+        gc_was_on = gc.isenabled()
+        if gc_was_on:
+            gc.disable()
+        due: list[tuple[int, Job]] = []
+        try:
+            due = self._queue.pop_due(now)
+        finally:
+            if gc_was_on and len(due) <= 64:
+                gc.enable()
+                gc_was_on = False
         if not due:
             return
         jobs = self._jobs
@@ -1060,14 +1077,6 @@ class AsyncScheduler:
         # loop.create_task's Python-level frame
         plain = loop.get_task_factory() is None
         common = plain and not self._listen_mask & EVENT_JOB_SUBMITTED
-        # a batch of thousands of run times allocates thousands of objects: the
-        # cyclic collector waits until the jobs it started have taken their first
-        # step (the callback below is queued behind them), so that a collection,
-        # which may walk the whole heap, runs once after they started instead of
-        # several times between them
-        gc_was_on = len(due) > 64 and gc.isenabled()
-        if gc_was_on:
-            gc.disable()
         started = False
         try:
             for version, job in due:
@@ -1101,11 +1110,20 @@ class AsyncScheduler:
                         continue
                 self._process_due(job, now)
             if gc_was_on:
-                loop.call_soon(gc.enable)
+                self._gc_held = True
+                loop.call_soon(self._gc_resume)
                 started = True
         finally:
             if gc_was_on and not started:
                 gc.enable()
+
+    def _gc_resume(self) -> None:
+        """Turns the cyclic collector back on after a large batch (see
+        _dispatch); stop() calls it too, should the loop stop before the
+        callback ran."""
+        if self._gc_held:
+            self._gc_held = False
+            gc.enable()
 
     def _process_due(self, job: Job, now: float) -> None:
         first = job._next_nominal
