@@ -1049,21 +1049,7 @@ class AsyncScheduler:
 
     def _dispatch(self, now: float) -> None:
         """Starts every job due at ``now``."""
-        # A batch of thousands of run times allocates thousands of objects
-        # (starting with the list of due jobs): the cyclic collector waits until
-        # the jobs it started have taken their first step (the callback below
-        # is queued behind them), so that a collection, which may walk the
-        # whole heap, runs once after they started instead of during the batch.
-        gc_was_on = gc.isenabled()
-        if gc_was_on:
-            gc.disable()
-        due: list[tuple[int, Job]] = []
-        try:
-            due = self._queue.pop_due(now)
-        finally:
-            if gc_was_on and len(due) <= 64:
-                gc.enable()
-                gc_was_on = False
+        due = self._queue.pop_due(now)
         if not due:
             return
         jobs = self._jobs
@@ -1077,6 +1063,15 @@ class AsyncScheduler:
         # loop.create_task's Python-level frame
         plain = loop.get_task_factory() is None
         common = plain and not self._listen_mask & EVENT_JOB_SUBMITTED
+        # A batch of thousands of run times allocates thousands of objects: the
+        # cyclic collector waits until the jobs it started have taken their
+        # first step (the callback below is queued behind them), so that a
+        # collection, which may walk the whole heap, runs once after they
+        # started instead of during the batch. (Held off around every pop, it
+        # made the small batches of dense schedules later: not done.)
+        gc_was_on = len(due) > 64 and gc.isenabled()
+        if gc_was_on:
+            gc.disable()
         started = False
         try:
             for version, job in due:
