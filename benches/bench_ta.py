@@ -268,6 +268,53 @@ def _bundle_bench() -> Benchmark:
     )
 
 
+def _window_bench() -> Benchmark:
+    """The whole-array functions on short arrays, where the call's own cost
+    shows: each of the 10 batch indicators over the last 200 bars, as a
+    service recomputing a window on every tick does."""
+
+    def calls(mod, d):
+        h, lo, c, v = d["high"], d["low"], d["close"], d["volume"]
+        return [
+            (mod.SMA, (c, 20)),
+            (mod.EMA, (c, 50)),
+            (mod.RSI, (c, 14)),
+            (mod.MACD, (c,)),
+            (mod.BBANDS, (c, 20)),
+            (mod.ATR, (h, lo, c, 14)),
+            (mod.ADX, (h, lo, c, 14)),
+            (mod.STOCH, (h, lo, c)),
+            (mod.CCI, (h, lo, c, 20)),
+            (mod.OBV, (c, v)),
+        ]
+
+    def make(mod):
+        def contender(ops: int):
+            work = calls(mod, _data(200, seed=11))
+
+            def run():
+                for _ in range(ops // len(work)):
+                    for f, a in work:
+                        f(*a)
+
+            return timed(run, ops)
+
+        return contender
+
+    return Benchmark(
+        name="ta_window_200",
+        description=(
+            "The 10 batch indicators, one call each over a 200-bar window (ops = calls): "
+            "the per-call cost of the function API."
+        ),
+        contenders={"ferrotick": make(ft), TAL: make(talib)},
+        ops=200_000,
+        quick_ops=10_000,
+        targets={TAL: 1.0},
+        unit="call",
+    )
+
+
 CORE = [
     n
     for n in ft.SPECS
@@ -275,5 +322,5 @@ CORE = [
 ]
 
 BENCHMARKS = (
-    [_single(n) for n in CORE] + [_batch_bench(), _stream_bench(), _bundle_bench()] if talib is not None else []
+    [_single(n) for n in CORE] + [_batch_bench(), _stream_bench(), _bundle_bench(), _window_bench()] if talib is not None else []
 )

@@ -262,6 +262,33 @@ def test_inputs_of_any_kind():
     assert np.allclose(ta.SMA(x.astype(np.float32), 10), talib.SMA(x.astype(np.float32).astype(float), 10), equal_nan=True)
 
 
+def test_direct_path_and_converting_path_agree():
+    # float64 arrays with plain int/float parameters go straight to the
+    # kernels (read-only arrays too); numpy scalars as parameters and lists
+    # as inputs take the converting path: same values, same result kinds,
+    # same errors.
+    for n in (40, 5_000):  # below and above the size that releases the GIL
+        d = ohlcv(n)
+        h, lo, c = d["high"], d["low"], d["close"]
+        direct = ta.ATR(h, lo, c, 14)
+        assert isinstance(direct, np.ndarray)
+        assert np.array_equal(direct, ta.ATR(h, lo, c, np.int64(14)), equal_nan=True)
+        assert np.array_equal(direct, ta.ATR(list(h), list(lo), list(c), 14), equal_nan=True)
+        ro = c.copy()
+        ro.flags.writeable = False
+        assert np.array_equal(ta.SMA(ro, 10), ta.SMA(c, np.float64(10.0)), equal_nan=True)
+        macd = ta.MACD(c, 12, 26, 9)
+        assert isinstance(macd, tuple) and len(macd) == 3
+        for a, b in zip(macd, ta.MACD(c, np.int32(12), 26, 9), strict=True):
+            assert np.array_equal(a, b, equal_nan=True)
+    with pytest.raises(ferrotick.IndicatorInputError, match="timeperiod must be a number"):
+        ta.SMA(c, True)
+    with pytest.raises(ferrotick.IndicatorInputError, match="timeperiod must be an integer in"):
+        ta.SMA(c, 0)
+    with pytest.raises(ferrotick.IndicatorInputError, match="same length"):
+        ta.ATR(h, lo[:-1], c)
+
+
 def test_interior_nan_is_skipped():
     x = ohlcv(400)["close"].copy()
     x[[50, 51, 200]] = np.nan

@@ -990,9 +990,37 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     }
     nan |= hh[p].is_nan() | ll[p].is_nan() | cc[p - 1].is_nan();
     sum += true_range(hh[p], ll[p], cc[p - 1]);
-    let mut a = sum * (1.0 / pf); // as the SMA state machine computes it
+    let a = sum * (1.0 / pf); // as the SMA state machine computes it
+    let out = &mut out[..n];
+    nan |= if mode == 2 {
+        atr_smooth::<true>(hh, ll, cc, p, a, out)
+    } else {
+        atr_smooth::<false>(hh, ll, cc, p, a, out)
+    };
+    *bad |= nan;
+}
+
+/// ATR / NATR from the seed `a` (the average of the first `p` true ranges,
+/// bar `p`) on: [`super::kernels::Atr::smooth`]'s operations, one step for
+/// bar `p + 1`, two steps at once after it, so the even and the odd bars
+/// are two chains that overlap. Returns whether a NaN was read: `h - l` and
+/// `h - c[i-1]` between them read every input, and their running sums (two,
+/// so that neither is a longer chain than the averages') end NaN if any was
+/// (an overflow to infinities can also end NaN: the caller then takes the
+/// general path, which is merely slower).
+#[inline(always)]
+fn atr_smooth<const NATR: bool>(
+    hh: &[f64],
+    ll: &[f64],
+    cc: &[f64],
+    p: usize,
+    mut a: f64,
+    out: &mut [f64],
+) -> bool {
+    let n = out.len();
+    let (hh, ll, cc) = (&hh[..n], &ll[..n], &cc[..n]);
     let norm = |a: f64, close: f64| -> f64 {
-        if mode == 2 {
+        if NATR {
             if !is_zero(close) {
                 (a / close) * 100.0
             } else {
@@ -1002,17 +1030,42 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
             a
         }
     };
-    out[p] = norm(a, c.c[p]);
-    let c1 = (pf - 1.0) / pf;
-    let c2 = 1.0 / pf;
-    for i in p + 1..n {
-        let (h, l, pc) = (hh[i], ll[i], cc[i - 1]);
-        nan |= h.is_nan() | l.is_nan() | pc.is_nan();
-        let tr = true_range(h, l, pc);
-        a = a.mul_add(c1, tr * c2);
-        out[i] = norm(a, cc[i]);
+    out[p] = norm(a, cc[p]);
+    let i0 = p + 1;
+    if i0 >= n {
+        return false;
     }
-    *bad |= nan;
+    let pf = p as f64;
+    let c1 = (pf - 1.0) / pf;
+    let c1s = c1 * c1;
+    let c2 = 1.0 / pf;
+    let tr_at = |i: usize, probe: &mut f64| -> f64 {
+        let (h, l, pc) = (hh[i], ll[i], cc[i - 1]);
+        let (hl, hc) = (h - l, h - pc);
+        *probe += hl + hc;
+        big(big(hl, hc.abs()), (l - pc).abs())
+    };
+    let (mut p0, mut p1) = (0.0f64, 0.0f64);
+    let mut u = tr_at(i0, &mut p0) * c2;
+    let mut a2 = a;
+    a = a.mul_add(c1, u);
+    out[i0] = norm(a, cc[i0]);
+    let mut i = i0 + 1;
+    while i + 1 < n {
+        let u1 = tr_at(i, &mut p0) * c2;
+        let b1 = a2.mul_add(c1s, u.mul_add(c1, u1));
+        out[i] = norm(b1, cc[i]);
+        let u2 = tr_at(i + 1, &mut p1) * c2;
+        let b2 = a.mul_add(c1s, u1.mul_add(c1, u2));
+        out[i + 1] = norm(b2, cc[i + 1]);
+        (a2, a, u) = (b1, b2, u2);
+        i += 2;
+    }
+    if i < n {
+        let u1 = tr_at(i, &mut p0) * c2;
+        out[i] = norm(a2.mul_add(c1s, u.mul_add(c1, u1)), cc[i]);
+    }
+    (p0 + p1).is_nan()
 }
 
 #[inline(always)]

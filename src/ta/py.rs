@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyTuple};
 use rayon::prelude::*;
 
 use super::batch::{self, Cols, OutRows};
@@ -135,8 +135,67 @@ fn ta_run<'py>(
     inputs: Vec<PyReadonlyArray1<'py, f64>>,
     params: Vec<f64>,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    let outs = run_arrays(py, name, &inputs, &params)?;
+    PyTuple::new(py, outs)
+}
+
+/// Below this many bars a kernel runs in less time than releasing and
+/// taking back the GIL costs, so it keeps the GIL.
+const DETACH_MIN: usize = 2048;
+
+/// The function API's common case in one call: every input a 1-D float64
+/// numpy array and every parameter a Python int or float. Returns the
+/// output array (a tuple of them for several outputs) as the Python layer's
+/// `call` would, or None when anything needs its conversions (pandas or
+/// polars inputs, other dtypes or dimensions, strided views, numpy scalars
+/// or bools as parameters), which then also give the error messages.
+#[pyfunction]
+fn ta_call<'py>(
+    py: Python<'py>,
+    name: &str,
+    inputs: &Bound<'py, PyTuple>,
+    params: &Bound<'py, PyTuple>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let mut arrays: Vec<PyReadonlyArray1<'py, f64>> = Vec::with_capacity(inputs.len());
+    for x in inputs.iter() {
+        let Ok(a) = x.cast::<PyArray1<f64>>() else {
+            return Ok(None);
+        };
+        if !a.is_c_contiguous() {
+            return Ok(None);
+        }
+        let Ok(r) = a.try_readonly() else {
+            return Ok(None);
+        };
+        arrays.push(r);
+    }
+    let mut ps: Vec<f64> = Vec::with_capacity(params.len());
+    for v in params.iter() {
+        if v.is_exact_instance_of::<PyFloat>() || v.is_exact_instance_of::<PyInt>() {
+            match v.extract::<f64>() {
+                Ok(f) => ps.push(f),
+                Err(_) => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        }
+    }
+    let mut outs = run_arrays(py, name, &arrays, &ps)?;
+    Ok(Some(if outs.len() == 1 {
+        outs.swap_remove(0).into_any()
+    } else {
+        PyTuple::new(py, outs)?.into_any()
+    }))
+}
+
+fn run_arrays<'py>(
+    py: Python<'py>,
+    name: &str,
+    inputs: &[PyReadonlyArray1<'py, f64>],
+    params: &[f64],
+) -> PyResult<Vec<Bound<'py, PyArray1<f64>>>> {
     let spec = find_spec(name)?;
-    let mut k = build(spec, &params)?;
+    let mut k = build(spec, params)?;
     let lens: Vec<usize> = inputs.iter().map(|a| a.len()).collect();
     let n = check_lengths(spec, &lens)?;
     let mut slices: Vec<(u8, &[f64])> = Vec::with_capacity(inputs.len());
@@ -150,19 +209,22 @@ fn ta_run<'py>(
         .map(|_| super::pool::take(n))
         .collect();
     let mask = registry::mask(spec);
-    py.detach(|| {
+    let mut work = || {
         guarded(spec.name, || {
             let cols = Cols::new(&slices);
             let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
             let mut out = OutRows { rows };
             batch::run_fresh(&mut k, mask, &cols, &mut out, &|| false);
         })
-    })?;
-    let outs: Vec<Bound<'py, PyArray1<f64>>> = bufs
-        .into_iter()
+    };
+    if n < DETACH_MIN {
+        work()?;
+    } else {
+        py.detach(work)?;
+    }
+    bufs.into_iter()
         .map(|b| super::pool::array1(py, b))
-        .collect::<PyResult<_>>()?;
-    PyTuple::new(py, outs)
+        .collect::<PyResult<_>>()
 }
 
 /// Owned copy of one series' inputs (async calls copy their inputs, so the
@@ -1130,6 +1192,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ta_specs, m)?)?;
     m.add_function(wrap_pyfunction!(ta_lookback, m)?)?;
     m.add_function(wrap_pyfunction!(ta_run, m)?)?;
+    m.add_function(wrap_pyfunction!(ta_call, m)?)?;
     m.add_function(wrap_pyfunction!(ta_run_async, m)?)?;
     m.add_function(wrap_pyfunction!(ta_batch, m)?)?;
     m.add_function(wrap_pyfunction!(ta_batch_async, m)?)?;

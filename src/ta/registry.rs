@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kernels::*;
-use super::ma::{Delayed, Ema, Extreme, Ma, Mama, Ring, Sma, Sum, Var};
+use super::ma::{Delayed, Ema, Extreme, Ma, Mama, Ring, Sum, Var};
 
 pub struct P {
     pub name: &'static str,
@@ -922,18 +922,14 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
         "BOP" => AnyK::Bop(Bop),
         "TRANGE" | "ATR" | "NATR" => {
             let p = if s.params.is_empty() { 1 } else { pi(0) };
-            AnyK::Atr(Atr {
+            AnyK::Atr(Atr::new(
                 p,
-                n: 0,
-                prev_c: 0.0,
-                sma: Sma::new(p),
-                atr: 0.0,
-                mode: match s.name {
+                match s.name {
                     "TRANGE" => 0,
                     "ATR" => 1,
                     _ => 2,
                 },
-            })
+            ))
         }
         "OBV" => AnyK::Obv(Obv {
             started: false,
@@ -978,14 +974,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
         }),
         "KELTNER" => AnyK::Keltner(Box::new(Keltner {
             ma: Ma::new(pi(0), pm(3), 0),
-            atr: Atr {
-                p: pi(1),
-                n: 0,
-                prev_c: 0.0,
-                sma: Sma::new(pi(1)),
-                atr: 0.0,
-                mode: 1,
-            },
+            atr: Atr::new(pi(1), 1),
             mult: params[2],
         })),
         "DONCHIAN" => AnyK::Donchian(donchian(pi(0))),

@@ -29,7 +29,9 @@ MA_Type = type(
     {"SMA": 0, "EMA": 1, "WMA": 2, "DEMA": 3, "TEMA": 4, "TRIMA": 5, "KAMA": 6, "MAMA": 7, "T3": 8},
 )
 
-_funcs = _gen.make("func", call)
+# numpy float64 arrays and plain numbers go straight to the kernels;
+# anything else through `call`, which converts and checks
+_funcs = _gen.make("func", call, _core.ta_call)
 globals().update(_funcs)
 
 

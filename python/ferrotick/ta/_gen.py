@@ -32,16 +32,24 @@ def doc(spec: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def make(kind: str, target: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
+def make(
+    kind: str, target: Callable[..., Any], fast: Callable[..., Any] | None = None
+) -> dict[str, Callable[..., Any]]:
     """kind: "func" (arrays in, arrays out), "async" (awaitable twin) or
-    "stream" (history optional)."""
+    "stream" (history optional). ``fast``, if given, is tried first with the
+    same arguments; its None hands the call to ``target``."""
     out: dict[str, Callable[..., Any]] = {}
     for name, spec in SPECS.items():
         sig, ins, ps = _signature(spec, "None" if kind == "stream" else None)
         prefix = "async " if kind == "async" else ""
         await_ = "await " if kind == "async" else ""
-        src = f"{prefix}def {name}({sig}):\n    return {await_}_target({name!r}, ({ins}), ({ps}))\n"
-        ns: dict[str, Any] = {"_target": target}
+        call = f"({name!r}, ({ins}), ({ps}))"
+        if fast is None:
+            body = f"    return {await_}_target{call}\n"
+        else:
+            body = f"    r = _fast{call}\n    return r if r is not None else {await_}_target{call}\n"
+        src = f"{prefix}def {name}({sig}):\n{body}"
+        ns: dict[str, Any] = {"_target": target, "_fast": fast}
         exec(src, ns)  # noqa: S102 - generated from the static function table
         fn = ns[name]
         fn.__doc__ = doc(spec)
