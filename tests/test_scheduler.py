@@ -1019,6 +1019,11 @@ def test_run_queue_orders_by_time_then_queueing_and_batches_wake_ups():
     assert q.batch_end(0) == 2.0
     assert q.batch_end(0.0005) == 2.0004  # 2.0011 is outside the window
     assert q.batch_end(0.002) == 2.0011
+    assert q.count_until(1.999, 100) == 0
+    assert q.count_until(2.0, 100) == 2
+    assert q.count_until(2.0011, 100) == 4
+    assert q.count_until(2.0011, 3) == 3  # counts up to the cap
+    assert q.count_until(100.0, 100) == 6
     assert q.pop_due(1.999) == []
     assert q.pop_due(2.0) == [(2, jobs[1]), (3, jobs[2])]
     assert q.batch_end(0.0001) == 2.0004  # alone in its window: exactly
@@ -1054,6 +1059,89 @@ async def test_simultaneous_batch_runs_all_and_leaves_the_collector_on():
         assert gc.isenabled()
     assert len(started) == 200 and min(started) >= due
     assert gc.isenabled()
+
+
+class _WidePrepare(AsyncScheduler):
+    # a prepared batch's tasks are created 0.2 s ahead (a few ms by default),
+    # so that a test can act between preparation and the due instant
+    @staticmethod
+    def _prepare_lead(count: int) -> float:
+        return 0.2
+
+
+@pytest.mark.asyncio
+async def test_prepared_batch_honours_changes_made_before_its_instant():
+    """A window of many coroutine runs has its tasks made ahead of time, waiting
+    on one gate (AsyncScheduler._prepare): none runs before its instant, and a
+    job removed, paused or rescheduled after the preparation runs as its new
+    schedule says, once; plain functions in the same window run too."""
+    started: dict[str, list[float]] = collections.defaultdict(list)
+    threads: list[int] = []
+    loop_thread = threading.get_ident()
+
+    async def job(name: str) -> None:
+        started[name].append(time.time())
+
+    def plain(name: str) -> None:
+        threads.append(threading.get_ident())
+        started[name].append(time.time())
+
+    s = _WidePrepare(timezone="UTC")
+    async with s:
+        await asyncio.sleep(0.01)
+        due = time.time() + 0.5
+        at = dt.datetime.fromtimestamp(due, UTC)
+        for k in range(100):
+            s.add_job(job, DateTrigger(at), id=f"j{k}", args=(f"j{k}",))
+        s.add_job(plain, DateTrigger(at), id="plain", args=("plain",))
+        s.add_job(job, IntervalTrigger(seconds=0.1, start_date=at), id="every", args=("every",))
+        await asyncio.sleep(max(0.0, due - 0.1 - time.time()))
+        assert s._gate is not None and not s._gate.done(), "the batch was not prepared"
+        assert not started
+        s.remove_job("j0")
+        s.pause_job("j1")
+        s.reschedule_job("j2", DateTrigger(dt.datetime.fromtimestamp(due + 0.1, UTC)))
+        s.modify_job("j3", next_run_time=dt.datetime.fromtimestamp(due + 0.05, UTC))
+        s.pause_job("j4")
+        s.resume_job("j4")  # its run time has not passed: it keeps it
+        await asyncio.sleep(max(0.0, due + 0.3 - time.time()))
+        assert s._gate is None
+    assert "j0" not in started and "j1" not in started
+    assert len(started["j2"]) == 1 and started["j2"][0] >= due + 0.1
+    assert len(started["j3"]) == 1 and started["j3"][0] >= due + 0.05
+    assert len(started["j4"]) == 1 and started["j4"][0] >= due
+    for k in range(5, 100):
+        assert len(started[f"j{k}"]) == 1 and started[f"j{k}"][0] >= due, k
+    assert len(started["plain"]) == 1 and started["plain"][0] >= due
+    assert threads and loop_thread not in threads
+    # the interval job: its first run in the batch, then every 0.1 s
+    assert started["every"][0] >= due and 3 <= len(started["every"]) <= 5
+    for j in s.get_jobs():
+        assert j._running == 0
+
+
+@pytest.mark.asyncio
+async def test_stop_with_a_prepared_batch_returns_and_runs_none_of_it():
+    started: list[float] = []
+
+    async def job() -> None:
+        started.append(time.time())
+
+    s = _WidePrepare(timezone="UTC")
+    await s.start()
+    await asyncio.sleep(0.01)
+    due = time.time() + 0.4
+    at = dt.datetime.fromtimestamp(due, UTC)
+    jobs = [s.add_job(job, DateTrigger(at)) for _ in range(100)]
+    await asyncio.sleep(max(0.0, due - 0.1 - time.time()))
+    assert s._gate is not None
+    t0 = time.perf_counter()
+    await s.stop()  # waits for running jobs: prepared ones are not running
+    assert time.perf_counter() - t0 < 0.05
+    await asyncio.sleep(max(0.0, due + 0.1 - time.time()))
+    assert not started
+    assert all(j._running == 0 for j in jobs)
+    assert all(t.done() for t in asyncio.all_tasks() if t.get_name().startswith("ferrotick"))
 
 
 @pytest.mark.asyncio

@@ -182,6 +182,25 @@ impl RunQueue {
         Some(latest)
     }
 
+    /// How many entries run at or before `t`, counting at most `cap` (the
+    /// entries at or before `t` form a subtree at the root: O(cap)).
+    fn count_until(&self, t: f64, cap: usize) -> usize {
+        let items = self.heap.as_slice();
+        let mut stack = vec![0usize];
+        let mut seen = 0;
+        while seen < cap {
+            let Some(i) = stack.pop() else { break };
+            let Some(e) = items.get(i) else { continue };
+            if e.key.t > t {
+                continue;
+            }
+            seen += 1;
+            stack.push(2 * i + 1);
+            stack.push(2 * i + 2);
+        }
+        seen
+    }
+
     fn clear(&mut self) {
         self.heap.clear();
     }
