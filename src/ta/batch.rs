@@ -43,6 +43,19 @@ impl<'a> Cols<'a> {
         }
     }
 
+    /// The bars from `begin` to `n` (every column is at least `n` long).
+    #[inline(always)]
+    pub fn range(&self, begin: usize, n: usize) -> Cols<'a> {
+        Cols {
+            o: &self.o[begin..n],
+            h: &self.h[begin..n],
+            l: &self.l[begin..n],
+            c: &self.c[begin..n],
+            v: &self.v[begin..n],
+            n: n - begin,
+        }
+    }
+
     #[inline(always)]
     fn bar(&self, i: usize) -> Bar {
         Bar {
@@ -336,14 +349,7 @@ pub fn run_fresh(
     // through the state machine instead.
     let begin = (0..n).find(|&i| !cols.has_nan(i, mask)).unwrap_or(n);
     if out.rows.iter().all(|r| r.len() >= n) {
-        let sub = Cols {
-            o: &cols.o[begin..n],
-            h: &cols.h[begin..n],
-            l: &cols.l[begin..n],
-            c: &cols.c[begin..n],
-            v: &cols.v[begin..n],
-            n: n - begin,
-        };
+        let sub = cols.range(begin, n);
         let mut rows: Vec<&mut [f64]> = out.rows.iter_mut().map(|r| &mut r[begin..n]).collect();
         if super::fast::run(k, &sub, &mut rows) == Some(false) {
             for r in out.rows.iter_mut() {

@@ -548,17 +548,23 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
         AnyK::Adosc(a) => {
             let out = &mut *rows[0];
             let (fk, sk) = (a.fk, a.sk);
-            let (mut ad, mut fast, mut slow) = (0.0, 0.0, 0.0);
+            let mut ad = 0.0;
             nan_fill(out, a.lookback);
-            ad_chunks(cols, bad, |i, inc| {
+            if n == 0 {
+                return true;
+            }
+            // the first bar apart: a select for it inside the loop would sit
+            // on the averages' chains
+            ad_chunks(&cols.range(0, 1), bad, |_, inc| ad += inc);
+            let (mut fast, mut slow) = (ad, ad);
+            if a.lookback == 0 {
+                out[0] = fast - slow;
+            }
+            ad_chunks(&cols.range(1, n), bad, |j, inc| {
+                let i = j + 1;
                 ad += inc;
-                if i == 0 {
-                    fast = ad;
-                    slow = ad;
-                } else {
-                    fast = (1.0 - fk).mul_add(fast, fk * ad);
-                    slow = (1.0 - sk).mul_add(slow, sk * ad);
-                }
+                fast = (1.0 - fk).mul_add(fast, fk * ad);
+                slow = (1.0 - sk).mul_add(slow, sk * ad);
                 if i >= a.lookback {
                     out[i] = fast - slow;
                 }
