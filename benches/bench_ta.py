@@ -69,30 +69,44 @@ def _args(name: str, d: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [d["close" if i == "real" else i] for i in ft.SPECS[name]["inputs"]]
 
 
+# Calls per round of a single-function row: one call of a million bars takes
+# about a millisecond, where this machine's scheduling noise is tens of percent
+# of a single sample; each round times this many consecutive calls.
+REPS = 5
+
+
+def _reps(f, a):
+    def run():
+        for _ in range(REPS):
+            f(*a)
+
+    return run
+
+
 def _single(name: str) -> Benchmark:
     def ours(ops: int):
         a = _args(name, _data(ops))
-        f = getattr(ft, name)
-        return timed(lambda: f(*a), ops)
+        return timed(_reps(getattr(ft, name), a), ops * REPS)
 
     def theirs(ops: int):
         a = _args(name, _data(ops))
-        f = getattr(talib, name)
-        return timed(lambda: f(*a), ops)
+        return timed(_reps(getattr(talib, name), a), ops * REPS)
 
     contenders = {"ferrotick": ours, TAL: theirs}
     if kand is not None and name in KAND:
         fname, period = KAND[name]
 
         def kand_run(ops: int):
-            a = _args(name, _data(ops))
-            f = getattr(kand, fname)
-            return timed(lambda: f(*a, period), ops)
+            a = [*_args(name, _data(ops)), period]
+            return timed(_reps(getattr(kand, fname), a), ops * REPS)
 
         contenders["kand"] = kand_run
     return Benchmark(
         name=f"ta_{name.lower()}",
-        description=f"`{name}` with default parameters over one float64 series (ops = bars).",
+        description=(
+            f"`{name}` with default parameters over one float64 series (ops = bars; "
+            f"each round times {REPS} consecutive calls)."
+        ),
         contenders=contenders,
         ops=1_000_000,
         quick_ops=20_000,
