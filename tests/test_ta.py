@@ -98,8 +98,8 @@ def test_ties_and_block_edges_match_talib_exactly():
     lengths around the sliding-window block boundaries; MFI with negative
     typical prices (a window's money flow at or below zero gives 0)."""
     rng = np.random.default_rng(11)
-    for p in (2, 3, 14, 25):
-        for n in (p, p + 1, p + 2, 2 * p + 1, 2 * p + 2, 3 * p + 5, 700):
+    for p in (2, 3, 9, 14, 25):
+        for n in (p, p + 1, p + 2, 2 * p + 1, 2 * p + 2, 3 * p + 5, p + 8, p + 15, 700):
             c = np.round(np.cumsum(rng.standard_normal(n)))
             h, lo = c + 1, c - np.round(rng.random(n))
             v = np.round(rng.random(n) * 5)
@@ -108,6 +108,12 @@ def test_ties_and_block_edges_match_talib_exactly():
             np.testing.assert_array_equal(ta.AROONOSC(h, lo, p), talib.AROONOSC(h, lo, p))
             np.testing.assert_array_equal(ta.MAX(c, p), talib.MAX(c, p))
             np.testing.assert_array_equal(ta.MIN(c, p), talib.MIN(c, p))
+            # short windows are scanned whole, longer ones slide (fast.rs SCAN_MAX)
+            np.testing.assert_array_equal(ta.MIDPOINT(c, p), talib.MIDPOINT(c, p))
+            np.testing.assert_array_equal(ta.MIDPRICE(h, lo, p), talib.MIDPRICE(h, lo, p))
+            np.testing.assert_allclose(
+                ta.WILLR(h, lo, c, p), talib.WILLR(h, lo, c, p), rtol=1e-10, atol=1e-12
+            )
             np.testing.assert_array_equal(ta.OBV(c, v), talib.OBV(c, v))
             hp, lp, cp = h + 1000, lo + 1000, c + 1000
             np.testing.assert_allclose(
@@ -296,6 +302,16 @@ def test_interior_nan_is_skipped():
     assert np.isnan(out[[50, 51, 200]]).all()
     clean = ta.EMA(x[~np.isnan(x)], 10)
     assert np.array_equal(out[~np.isnan(x)], clean, equal_nan=True)
+    # the same rule through the sliding extremes' whole-array loops, short and
+    # long windows, a NaN anywhere (first bars, inside a window, the last bar)
+    for pos in ([3], [50], [57, 58], [399]):
+        y = ohlcv(400)["close"].copy()
+        y[pos] = np.nan
+        ok = ~np.isnan(y)
+        for f, p in ((ta.MAX, 5), (ta.MIN, 30), (ta.MIDPOINT, 14), (ta.MIDPOINT, 20)):
+            got = f(y, p)
+            assert np.isnan(got[pos]).all()
+            assert np.array_equal(got[ok], f(y[ok], p), equal_nan=True), (f, p, pos)
 
 
 @pytest.mark.parametrize(
