@@ -1662,8 +1662,10 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
     // The last `longest` terms, so that leaving bars are not recomputed.
     let mut ra = vec![0.0f64; longest];
     let mut rb = vec![0.0f64; longest];
-    let mut pos = 0usize; // slot of the newest term
-    for m in 1..n {
+    // slot of the newest term
+    let mut pos = 0usize;
+    // warm-up: the terms of the first windows
+    for m in 1..n.min(longest) {
         nan |= h[m].is_nan() | l[m].is_nan() | cl[m].is_nan();
         let (a, b) = term(m);
         pos += 1;
@@ -1678,31 +1680,73 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
                 sb[j] += b;
             }
         }
-        if m < longest {
-            continue;
+    }
+    // Then, a chunk at a time: (1) every bar's terms into a row that also
+    // keeps the `longest` terms before the chunk (vectorises: selects, no
+    // chain); (2) the running sums bar by bar, kept per bar, with the
+    // leaving terms read from that row; (3) the output from the kept sums,
+    // which vectorises its three divisions per bar. Same operations, same
+    // order as the state machine: where a sum is zero its term adds +0.0
+    // instead of nothing, which leaves the total as it is (it starts at +0.0
+    // and so never holds -0.0).
+    const C: usize = 256;
+    let w = longest;
+    let mut ta = vec![0.0f64; w + C];
+    let mut tb = vec![0.0f64; w + C];
+    // the ring's terms, oldest first, at the row's head
+    for a in 0..w {
+        let slot = (pos + 1 + a) % w;
+        ta[a] = ra[slot];
+        tb[a] = rb[slot];
+    }
+    let mut ba = [[0.0f64; C]; 3];
+    let mut bb = [[0.0f64; C]; 3];
+    let mut m0 = longest;
+    while m0 < n {
+        let len = (n - m0).min(C);
+        {
+            let (hh, ll, cc) = (&h[m0..m0 + len], &l[m0..m0 + len], &cl[m0 - 1..m0 + len]);
+            let (xa, xb) = (&mut ta[w..w + len], &mut tb[w..w + len]);
+            let mut bad_chunk = false;
+            for k in 0..len {
+                let (hv, lv, pc, cv) = (hh[k], ll[k], cc[k], cc[k + 1]);
+                bad_chunk |= hv.is_nan() | lv.is_nan() | cv.is_nan();
+                xa[k] = cv - sel_min(lv, pc);
+                xb[k] = sel_max(sel_max(hv - lv, (hv - pc).abs()), (lv - pc).abs());
+            }
+            nan |= bad_chunk;
         }
-        let mut o = 0.0;
-        if !is_zero(sb[0]) {
-            o += 4.0 * (sa[0] / sb[0]);
+        for k in 0..len {
+            let (a, b) = (ta[w + k], tb[w + k]);
+            for j in 0..3 {
+                sa[j] += a;
+                sb[j] += b;
+                ba[j][k] = sa[j];
+                bb[j][k] = sb[j];
+            }
+            for j in 0..3 {
+                // the term of bar m + 1 - p[j], age p[j] - 1
+                let at = w + k + 1 - p[j];
+                sa[j] -= ta[at];
+                sb[j] -= tb[at];
+            }
         }
-        if !is_zero(sb[1]) {
-            o += 2.0 * (sa[1] / sb[1]);
+        let o = &mut out[m0..m0 + len];
+        for k in 0..len {
+            let (b0, b1, b2) = (bb[0][k], bb[1][k], bb[2][k]);
+            let t0 = 4.0 * (ba[0][k] / b0);
+            let t1 = 2.0 * (ba[1][k] / b1);
+            let t2 = ba[2][k] / b2;
+            let mut v = 0.0;
+            v += if !is_zero(b0) { t0 } else { 0.0 };
+            v += if !is_zero(b1) { t1 } else { 0.0 };
+            v += if !is_zero(b2) { t2 } else { 0.0 };
+            o[k] = 100.0 * (v / 7.0);
         }
-        if !is_zero(sb[2]) {
-            o += sa[2] / sb[2];
-        }
-        for j in 0..3 {
-            // the term of bar m + 1 - p[j], age p[j] - 1
-            let age = p[j] - 1;
-            let k = if pos >= age {
-                pos - age
-            } else {
-                pos + longest - age
-            };
-            sa[j] -= ra[k];
-            sb[j] -= rb[k];
-        }
-        out[m] = 100.0 * (o / 7.0);
+        // keep the last `w` terms at the head for the next chunk
+        ta.copy_within(len..len + w, 0);
+        tb.copy_within(len..len + w, 0);
+        m0 += len;
     }
     *bad |= nan;
 }
