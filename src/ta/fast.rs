@@ -1190,15 +1190,28 @@ fn atr_smooth<const NATR: bool>(
     a = a.mul_add(c1, u);
     out[i0] = norm(a, cc[i0]);
     let mut i = i0 + 1;
+    // NATR: the averages of a chunk first, then their normalisation while
+    // the chunk is in L1 (its division vectorises there, where one division
+    // per bar in the averages' loop bounded it)
+    const C: usize = 512;
     while i + 1 < n {
-        let u1 = tr_at(i, &mut p0) * c2;
-        let b1 = a2.mul_add(c1s, u.mul_add(c1, u1));
-        out[i] = norm(b1, cc[i]);
-        let u2 = tr_at(i + 1, &mut p1) * c2;
-        let b2 = a.mul_add(c1s, u1.mul_add(c1, u2));
-        out[i + 1] = norm(b2, cc[i + 1]);
-        (a2, a, u) = (b1, b2, u2);
-        i += 2;
+        let from = i;
+        let end = (i + C).min(n);
+        while i + 1 < end {
+            let u1 = tr_at(i, &mut p0) * c2;
+            let b1 = a2.mul_add(c1s, u.mul_add(c1, u1));
+            out[i] = b1;
+            let u2 = tr_at(i + 1, &mut p1) * c2;
+            let b2 = a.mul_add(c1s, u1.mul_add(c1, u2));
+            out[i + 1] = b2;
+            (a2, a, u) = (b1, b2, u2);
+            i += 2;
+        }
+        if NATR {
+            for (o, &c) in out[from..i].iter_mut().zip(&cc[from..i]) {
+                *o = norm(*o, c);
+            }
+        }
     }
     if i < n {
         let u1 = tr_at(i, &mut p0) * c2;
