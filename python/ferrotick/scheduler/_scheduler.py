@@ -1101,7 +1101,7 @@ class AsyncScheduler:
         jobs = self._jobs
         loop = self._loop
         assert loop is not None
-        push = self._queue.push
+        advance = self._advance_common
         tasks = self._tasks
         fire = self._fire
         Task = asyncio.Task
@@ -1124,31 +1124,15 @@ class AsyncScheduler:
                 if job._version != version or job.paused or jobs.get(job.id) is not job:
                     continue
                 first = job._next_nominal
-                trigger = job.trigger
-                if (
-                    common
-                    and first is not None
-                    and job._is_coro
-                    and job.misfire_grace_time is None
-                    and job._running < job.max_instances
-                    and not trigger.jitter
-                    and not job._store.persistent
-                ):
-                    after = trigger._next_unix(first)
-                    if after is None or after > now:
-                        # the common case, inlined: one fire time, nothing to
-                        # shift, miss or skip, the next one known (see _process_due)
-                        job._next_nominal = job._next_run = after
-                        version += 1
-                        job._version = version
-                        if after is not None:
-                            push(after, version, job)
-                        job._running += 1
-                        slot: list[asyncio.Future[Any]] = []
-                        task = Task(fire(job, first, now, slot), loop=loop, name=job._task_name)
-                        slot.append(task)
-                        tasks[task] = job
-                        continue
+                if common and first is not None and advance(job, first, now) is not None:
+                    # the common case, inlined: one fire time, nothing to
+                    # shift, miss or skip, the next one known (see _process_due)
+                    job._running += 1
+                    slot: list[asyncio.Future[Any]] = []
+                    task = Task(fire(job, first, now, slot), loop=loop, name=job._task_name)
+                    slot.append(task)
+                    tasks[task] = job
+                    continue
                 self._process_due(job, now)
             if gc_was_on:
                 self._gc_held = True
@@ -1165,6 +1149,31 @@ class AsyncScheduler:
         if self._gc_held:
             self._gc_held = False
             gc.enable()
+
+    def _advance_common(self, job: Job, first: float, horizon: float) -> int | None:
+        """For a run at ``first`` of the common case (a coroutine job run as
+        soon as it is due: no misfire grace, no jitter, a free instance slot,
+        the memory store, and its next run time after ``horizon``), moves the
+        job on to that next run time and returns its new version; None,
+        leaving the job as it is, for anything else (see _process_due)."""
+        trigger = job.trigger
+        if (
+            not job._is_coro
+            or job.misfire_grace_time is not None
+            or job._running >= job.max_instances
+            or trigger.jitter
+            or job._store.persistent
+        ):
+            return None
+        after = trigger._next_unix(first)
+        if after is not None and after <= horizon:
+            return None
+        job._next_nominal = job._next_run = after
+        version = job._version + 1
+        job._version = version
+        if after is not None:
+            self._queue.push(after, version, job)
+        return version
 
     def _prepare(self, end: float) -> None:
         """Creates ahead of ``end`` the tasks of the common-case runs due by
@@ -1187,31 +1196,18 @@ class AsyncScheduler:
             # (see _dispatch) on again once the gate opened and the first steps ran
             gc.disable()
             self._gc_held = True
+        advance = self._advance_common
         made = 0
         for version, job in due:
             if job._version != version or job.paused or jobs.get(job.id) is not job:
                 continue
             first = job._next_nominal
-            trigger = job.trigger
-            if (
-                common
-                and first is not None
-                and job._is_coro
-                and job.misfire_grace_time is None
-                and job._running < job.max_instances
-                and not trigger.jitter
-                and not job._store.persistent
-            ):
-                after = trigger._next_unix(first)
-                if after is None or after > end:
-                    job._next_nominal = job._next_run = after
-                    version += 1
-                    job._version = version
-                    if after is not None:
-                        push(after, version, job)
+            if common and first is not None:
+                moved = advance(job, first, end)
+                if moved is not None:
                     slot: list[asyncio.Future[Any]] = []
                     task = Task(
-                        fire(job, first, end, slot, gate, version), loop=loop, name=job._task_name
+                        fire(job, first, end, slot, gate, moved), loop=loop, name=job._task_name
                     )
                     slot.append(task)
                     # None: not counted as running until its gate opens (stop()
