@@ -308,7 +308,7 @@ def test_interior_nan_is_skipped():
         y = ohlcv(400)["close"].copy()
         y[pos] = np.nan
         ok = ~np.isnan(y)
-        for f, p in ((ta.MAX, 5), (ta.MIN, 30), (ta.MIDPOINT, 14), (ta.MIDPOINT, 20)):
+        for f, p in ((ta.MAX, 5), (ta.MIN, 30), (ta.MIDPOINT, 14), (ta.MIDPOINT, 30)):
             got = f(y, p)
             assert np.isnan(got[pos]).all()
             assert np.array_equal(got[ok], f(y[ok], p), equal_nan=True), (f, p, pos)

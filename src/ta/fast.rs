@@ -51,8 +51,16 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnM
         scan1::<MAX>(x, p, bad, f);
         return;
     }
-    let mut prev_suf = vec![0.0f64; p];
-    let mut cur_suf = vec![0.0f64; p];
+    // one slot more than a block: a sentinel that no value beats (the
+    // window ending at a block's last value is that block's prefix alone),
+    // so the loop below has no branch for it
+    let edge = if MAX {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    };
+    let mut prev_suf = vec![edge; p + 1];
+    let mut cur_suf = vec![edge; p + 1];
     let mut nan = false;
     {
         let block = &x[..p];
@@ -78,12 +86,7 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnM
                 let jj = p - 1 - j;
                 sx = pick::<MAX>(block[jj], sx);
                 cur_suf[jj] = sx;
-                let w = if j + 1 < p {
-                    pick::<MAX>(prev_suf[j + 1], m)
-                } else {
-                    m
-                };
-                f(start + j, w);
+                f(start + j, pick::<MAX>(prev_suf[j + 1], m));
             }
             // NaN check off the chains' loop: a vectorised pass over the block
             // while it is in L1
@@ -102,11 +105,11 @@ fn rolling<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnM
 }
 
 /// Windows up to this long are scanned whole, eight windows at a time in
-/// vector registers (`scan`), instead of van Herk / Gil-Werman: 2p compares
-/// per window, but no chain and no scratch rows, which measured faster up to
-/// about 16 values for two extremes (1.4x at 14, TA-Lib's MIDPOINT, MIDPRICE
-/// and WILLR default; 4x at 5).
-const SCAN_MAX: usize = 16;
+/// vector registers (`scan2`), instead of van Herk / Gil-Werman: 2p compares
+/// per window, but no chain and no scratch rows; for two extremes that
+/// measured faster up to about 24 values (2.6x at 6, 1.5x at 14, TA-Lib's
+/// MIDPOINT, MIDPRICE and WILLR default).
+const SCAN_MAX: usize = 22;
 
 /// Plain selects (they vectorise to maxpd / minpd; NaN-free data only).
 #[inline(always)]
@@ -181,9 +184,9 @@ fn scan2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usi
 }
 
 /// One extreme's windows up to this long are scanned whole (see SCAN_MAX;
-/// van Herk / Gil-Werman costs less per window for one extreme than for two,
-/// and measured faster from about 12 values on).
-const SCAN1_MAX: usize = 10;
+/// van Herk / Gil-Werman costs less per window for one extreme than for
+/// two, and measured as fast from about 10 values on: 1.9x slower at 3).
+const SCAN1_MAX: usize = 8;
 
 /// `rolling` for short windows (see SCAN1_MAX and scan2).
 #[inline(always)]
@@ -239,8 +242,10 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(
         scan2(hi, lo, p, bad, f);
         return;
     }
-    let (mut ph, mut pl) = (vec![0.0f64; p], vec![0.0f64; p]);
-    let (mut ch, mut cl) = (vec![0.0f64; p], vec![0.0f64; p]);
+    // a sentinel slot past each block's suffixes (see `rolling`)
+    let (lo_edge, hi_edge) = (f64::NEG_INFINITY, f64::INFINITY);
+    let (mut ph, mut pl) = (vec![lo_edge; p + 1], vec![hi_edge; p + 1]);
+    let (mut ch, mut cl) = (vec![lo_edge; p + 1], vec![hi_edge; p + 1]);
     let mut nan = false;
     {
         let (bh, bl) = (&hi[..p], &lo[..p]);
@@ -274,11 +279,7 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(
                 ch[jj] = sa;
                 cl[jj] = sb;
                 nan |= bh[j].is_nan() | bl[j].is_nan();
-                if j + 1 < p {
-                    f(start + j, big(ph[j + 1], a), small(pl[j + 1], b));
-                } else {
-                    f(start + j, a, b);
-                }
+                f(start + j, big(ph[j + 1], a), small(pl[j + 1], b));
             }
             std::mem::swap(&mut ph, &mut ch);
             std::mem::swap(&mut pl, &mut cl);
@@ -320,12 +321,14 @@ fn rolling_args(
         *bad |= hi.iter().chain(lo).fold(false, |a, v| a | v.is_nan());
         return;
     }
-    // suffix extremes (value, position) of the previous block and of this one
+    // suffix extremes (value, position) of the previous block and of this
+    // one, with a sentinel slot past the block that the prefix always beats
+    // (see `rolling`)
     let mut prev = (
-        vec![0.0f64; w],
-        vec![0usize; w],
-        vec![0.0f64; w],
-        vec![0usize; w],
+        vec![f64::NEG_INFINITY; w + 1],
+        vec![0usize; w + 1],
+        vec![f64::INFINITY; w + 1],
+        vec![0usize; w + 1],
     );
     let mut cur = prev.clone();
     let mut nan = false;
@@ -371,15 +374,11 @@ fn rolling_args(
                 ph = big(ph, vh);
                 pli = sel(vl <= pl, i, pli);
                 pl = small(pl, vl);
-                if j + 1 < w {
-                    // the window: the previous block's suffix from j + 1, then
-                    // this block's prefix, which is later and wins a tie
-                    let ah = sel(ph >= sh[j + 1], phi, shi[j + 1]);
-                    let al = sel(pl <= sl[j + 1], pli, sli[j + 1]);
-                    f(i, i - ah, i - al);
-                } else {
-                    f(i, i - phi, i - pli);
-                }
+                // the window: the previous block's suffix from j + 1, then
+                // this block's prefix, which is later and wins a tie
+                let ah = sel(ph >= sh[j + 1], phi, shi[j + 1]);
+                let al = sel(pl <= sl[j + 1], pli, sli[j + 1]);
+                f(i, i - ah, i - al);
             }
         }
         std::mem::swap(&mut prev, &mut cur);
