@@ -1671,21 +1671,19 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
         (cl[m] - true_low, true_range(h[m], l[m], pc))
     };
     let (mut sa, mut sb) = ([0.0f64; 3], [0.0f64; 3]);
-    // The last `longest` terms, so that leaving bars are not recomputed.
-    let mut ra = vec![0.0f64; longest];
-    let mut rb = vec![0.0f64; longest];
-    // slot of the newest term
-    let mut pos = 0usize;
+    // Terms by bar: the `longest` bars before a chunk, then the chunk's (so
+    // that leaving terms are read, not recomputed). The first `longest` are
+    // bars 0 (none: 0) to longest - 1.
+    const C: usize = 256;
+    let w = longest;
+    let mut ta = vec![0.0f64; w + C];
+    let mut tb = vec![0.0f64; w + C];
     // warm-up: the terms of the first windows
     for m in 1..n.min(longest) {
         nan |= h[m].is_nan() | l[m].is_nan() | cl[m].is_nan();
         let (a, b) = term(m);
-        pos += 1;
-        if pos == longest {
-            pos = 0;
-        }
-        ra[pos] = a;
-        rb[pos] = b;
+        ta[m] = a;
+        tb[m] = b;
         for j in 0..3 {
             if m + p[j] > longest {
                 sa[j] += a;
@@ -1701,16 +1699,6 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
     // order as the state machine: where a sum is zero its term adds +0.0
     // instead of nothing, which leaves the total as it is (it starts at +0.0
     // and so never holds -0.0).
-    const C: usize = 256;
-    let w = longest;
-    let mut ta = vec![0.0f64; w + C];
-    let mut tb = vec![0.0f64; w + C];
-    // the ring's terms, oldest first, at the row's head
-    for a in 0..w {
-        let slot = (pos + 1 + a) % w;
-        ta[a] = ra[slot];
-        tb[a] = rb[slot];
-    }
     let mut ba = [[0.0f64; C]; 3];
     let mut bb = [[0.0f64; C]; 3];
     let mut m0 = longest;

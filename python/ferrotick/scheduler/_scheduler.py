@@ -1055,8 +1055,8 @@ class AsyncScheduler:
                     lt.arm(gate_at)
                 return
             when = queue.batch_end(slack) if slack else head[0]
-            if gate_at is None and queue.count_until(when, prepare_min) >= prepare_min:
-                early = when - prepare_lead(queue.count_until(when, 10_000))
+            if gate_at is None and (count := queue.count_until(when, 10_000)) >= prepare_min:
+                early = when - prepare_lead(count)
                 if now_fn() < early:
                     self._prepare_for = when
                     when = early
