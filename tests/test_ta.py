@@ -4,6 +4,7 @@ batch, inputs, bad input, batches and the awaitable twins."""
 from __future__ import annotations
 
 import asyncio
+import math
 import pickle
 import time
 
@@ -121,6 +122,55 @@ def test_ties_and_block_edges_match_talib_exactly():
             )
             hn, ln, cn = -(h + 1000), -(lo + 1000), -(c + 1000)
             np.testing.assert_array_equal(ta.MFI(hn, ln, cn, v, p), talib.MFI(hn, ln, cn, v, p))
+
+
+def test_kama_chunks_flat_windows_and_small_sums():
+    """KAMA's whole-array loop (chunks of 256 bars, two bars at a time, a
+    flat-window check per chunk, a bound for the small-sum correction)
+    against the stream bar by bar, bit for bit, and against TA-Lib: flat
+    stretches longer than the period after the first chunk, rounded prices
+    (many zero differences, no flat window), sums that are rounding residue
+    against the prices (1e6 with 1e-7 steps, then a jump down to a constant),
+    at lengths around the chunk edges and periods above the chunk size."""
+    rng = np.random.default_rng(21)
+    for p in (2, 3, 10, 30, 300):
+        for n in (p + 1, p + 2, p + 3, p + 258, p + 259, p + 2 + 512, 1500):
+            walk = 100 + np.cumsum(rng.normal(0, 1, n))
+            flat = walk.copy()
+            flat[n // 3 : n // 3 + p + 5] = flat[n // 3]
+            flat[-(p + 2) :] = 7.0
+            rounded = np.round(walk)
+            residue = 1e6 + np.cumsum(rng.normal(0, 1e-7, n))
+            residue[n // 2 :] = 3.0 + (np.arange(n - n // 2) % 2) * 1e-15
+            for x in (walk, flat, rounded, residue):
+                batch = ta.KAMA(x, p)
+                s = stream.KAMA(timeperiod=p)
+                steps = np.array([s.update(float(v)) for v in x])
+                assert np.array_equal(steps, batch, equal_nan=True), (p, n)
+                if x is not residue:
+                    compare("KAMA", {"timeperiod": p}, batch, talib.KAMA(x, p), [x])
+                else:
+                    # TA-Lib's running sum keeps the rounding residue of the
+                    # million-sized differences (its result after the jump
+                    # depends on it); ours is the window's sum
+                    ref = kama_exact_sums(x, p)
+                    np.testing.assert_allclose(batch, ref, rtol=1e-9, atol=1e-12 * 1e6)
+
+
+def kama_exact_sums(x: np.ndarray, p: int) -> np.ndarray:
+    """TA-Lib's KAMA with each window's sum of |differences| summed exactly."""
+    out = np.full(len(x), np.nan)
+    if len(x) <= p:
+        return out
+    prev = x[p - 1]
+    for b in range(p, len(x)):
+        total = math.fsum(abs(x[i] - x[i - 1]) for i in range(b - p + 1, b + 1))
+        roc = x[b] - x[b - p]
+        t = 1.0 if total <= roc or abs(total) < 1e-14 else abs(roc / total)
+        t = t * (2 / 3 - 2 / 31) + 2 / 31
+        prev = prev + t * t * (x[b] - prev)
+        out[b] = prev
+    return out
 
 
 def test_first_valid_index_is_talib_lookback():

@@ -459,6 +459,15 @@ pub struct Kama {
     prev: f64,
     prev_kama: f64,
     trailing: f64,
+    /// From bar p + 2 on, both chains step two bars at a time (even and odd
+    /// bars as two independent chains, so the whole-array loop runs them
+    /// side by side): the sum two bars back and the last change of the sum,
+    /// the average two bars back and the last bar's coefficients.
+    sum_prev: f64,
+    dd_last: f64,
+    kama_prev: f64,
+    a_last: f64,
+    b_last: f64,
 }
 
 /// The larger of two values with one `maxsd` (f64::max also sorts out NaN,
@@ -536,6 +545,22 @@ pub fn dm_select(diff_p: f64, diff_m: f64) -> (f64, f64) {
 
 pub const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
 
+/// KAMA's coefficients for a bar from its running sum and its change over
+/// the period: the average moves to `prev * a + b` (TA-Lib's
+/// `prev + sc * (x - prev)` with one multiply-add on the chain).
+#[inline(always)]
+pub fn kama_coef(sum_roc1: f64, period_roc: f64, x: f64) -> (f64, f64) {
+    let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
+    let mut t = if sum_roc1 <= period_roc || is_zero(sum_roc1) {
+        1.0
+    } else {
+        (period_roc / sum_roc1).abs()
+    };
+    t = (t * const_diff) + KAMA_CONST_MAX;
+    let sc = t * t;
+    (1.0 - sc, sc * x)
+}
+
 /// KAMA's running sum of |differences|, corrected where rounding matters: a
 /// flat window (`nonzero == 0`) sums to exactly 0, and a sum that is a
 /// rounding residue against the window's magnitude (the bar, the one
@@ -575,21 +600,21 @@ impl Kama {
             prev: 0.0,
             prev_kama: 0.0,
             trailing: 0.0,
+            sum_prev: 0.0,
+            dd_last: 0.0,
+            kama_prev: 0.0,
+            a_last: 0.0,
+            b_last: 0.0,
         }
     }
 
-    #[inline(always)]
-    fn smooth(&self, period_roc: f64) -> f64 {
-        let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
-        let mut t = if self.sum_roc1 <= period_roc || is_zero(self.sum_roc1) {
-            1.0
-        } else {
-            (period_roc / self.sum_roc1).abs()
-        };
-        t = (t * const_diff) + KAMA_CONST_MAX;
-        t * t
-    }
-
+    /// One bar. The sum of |differences| and the average are updated one
+    /// bar at a time up to bar p + 1, then two bars at a time:
+    /// `sum[b] = sum[b-2] + (dd[b-1] + dd[b])` and
+    /// `kama[b] = kama[b-2] * (a[b] * a[b-1]) + (a[b] * b[b-1] + b[b])`,
+    /// which is `kama[b-1] * a[b] + b[b]` unrolled (the whole-array kernel
+    /// runs the even and the odd bars as two chains; both give the same
+    /// values bit for bit).
     #[inline(always)]
     pub fn push(&mut self, x: f64) -> Option<f64> {
         if self.n < self.p {
@@ -604,23 +629,28 @@ impl Kama {
             return None;
         }
         let back_p = self.ring.oldest(); // x[b - p]
-        if self.n == self.p {
+        let b = self.n;
+        let mut dd = 0.0;
+        let sum = if b == self.p {
             // The last of the initial differences, then the first output.
             let d = (self.prev - x).abs();
-            self.sum_roc1 += d;
             self.nonzero += (d != 0.0) as u32;
             self.prev_kama = self.prev;
+            self.sum_roc1 + d
         } else {
-            // one addition on the running sum per bar (the difference of the
-            // entering and leaving terms is off its dependency chain)
             let (d_in, d_out) = ((x - self.prev).abs(), (self.trailing - back_p).abs());
-            self.sum_roc1 += d_in - d_out;
+            dd = d_in - d_out;
             self.nonzero =
                 (self.nonzero + (d_in != 0.0) as u32).saturating_sub((d_out != 0.0) as u32);
-        }
+            if b == self.p + 1 {
+                self.sum_roc1 + dd
+            } else {
+                self.sum_prev + (self.dd_last + dd)
+            }
+        };
         self.n += 1;
         let (ring, p) = (&self.ring, self.p);
-        self.sum_roc1 = kama_fix(self.sum_roc1, self.nonzero, p, x, back_p, self.prev, || {
+        let sum = kama_fix(sum, self.nonzero, p, x, back_p, self.prev, || {
             let mut s = 0.0;
             let mut prev = back_p;
             for age in (0..p - 1).rev() {
@@ -630,14 +660,24 @@ impl Kama {
             }
             s + (x - prev).abs()
         });
-        let period_roc = x - back_p;
+        let (a, bx) = kama_coef(sum, x - back_p, x);
+        let kama = if b <= self.p + 1 {
+            self.prev_kama.mul_add(a, bx)
+        } else {
+            self.kama_prev
+                .mul_add(a * self.a_last, a.mul_add(self.b_last, bx))
+        };
+        self.sum_prev = self.sum_roc1;
+        self.sum_roc1 = sum;
+        self.dd_last = dd;
+        self.kama_prev = self.prev_kama;
+        self.prev_kama = kama;
+        self.a_last = a;
+        self.b_last = bx;
         self.trailing = back_p;
-        let sc = self.smooth(period_roc);
-        // prev_kama + sc * (x - prev_kama), with one multiply-add on the chain
-        self.prev_kama = self.prev_kama.mul_add(1.0 - sc, sc * x);
         self.prev = x;
         self.ring.push(x);
-        Some(self.prev_kama)
+        Some(kama)
     }
 }
 
