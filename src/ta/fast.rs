@@ -649,6 +649,12 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             }
             _ => false,
         },
+        AnyK::Mama(m) => {
+            let (fast, slow) = m.m.limits();
+            let (a, b) = rows.split_at_mut(1);
+            mama(cols.c, fast, slow, bad, &mut *a[0], &mut *b[0]);
+            true
+        }
         AnyK::LinReg(lr) => {
             linreg(cols.c, lr.p, lr.slope, bad, &mut *rows[0]);
             true
@@ -1687,6 +1693,21 @@ fn kama(x: &[f64], p: usize, bad: &mut bool, out: &mut [f64]) {
         }
         (prev_start, prev_len) = (start, len);
         start += len;
+    }
+    *bad |= nan;
+}
+
+/// MAMA over a whole array: the state machine itself on the stack (the
+/// indicator's copy is boxed, reached through memory at every bar; a local
+/// one keeps its carried values in registers), so the same values bit for
+/// bit.
+#[inline(always)]
+fn mama(x: &[f64], fast: f64, slow: f64, bad: &mut bool, om: &mut [f64], of: &mut [f64]) {
+    let mut m = super::ma::Mama::new(fast, slow, 0);
+    let mut nan = false;
+    for ((&v, a), f) in x.iter().zip(om.iter_mut()).zip(of.iter_mut()) {
+        nan |= v.is_nan();
+        (*a, *f) = m.push2(v).unwrap_or((f64::NAN, f64::NAN));
     }
     *bad |= nan;
 }
