@@ -157,6 +157,26 @@ def test_kama_chunks_flat_windows_and_small_sums():
                     np.testing.assert_allclose(batch, ref, rtol=1e-9, atol=1e-12 * 1e6)
 
 
+def test_atr_natr_four_chains_at_every_length():
+    """ATR/NATR's whole-array loop (the first four smoothed bars from the
+    seed, then four bars at a time, the last ones alone) against the stream
+    bar by bar, bit for bit, and TA-Lib, at every length from the period to
+    the period plus ten and around the 512-bar chunks; closes at zero (NATR
+    gives 0 there)."""
+    for p in (2, 3, 14):
+        for n in [*range(p, p + 11), p + 517, p + 518, 2000]:
+            x = ohlcv(n, seed=p + n)
+            h, lo, c = x["high"], x["low"], x["close"].copy()
+            c[n // 2] = 0.0
+            for name in ("ATR", "NATR"):
+                batch = getattr(ta, name)(h, lo, c, p)
+                s = getattr(stream, name)(timeperiod=p)
+                steps = np.array([s.update(h[i], lo[i], c[i]) for i in range(n)])
+                assert np.array_equal(steps, batch, equal_nan=True), (name, p, n)
+                ref = getattr(talib, name)(h, lo, c, p)
+                compare(name, {"timeperiod": p}, batch, ref, [h, lo, c])
+
+
 def kama_exact_sums(x: np.ndarray, p: int) -> np.ndarray:
     """TA-Lib's KAMA with each window's sum of |differences| summed exactly."""
     out = np.full(len(x), np.nan)

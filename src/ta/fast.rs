@@ -1147,18 +1147,16 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
 /// ATR / NATR from the seed `a` (the average of the first `p` true ranges,
 /// bar `p`) on: [`super::kernels::Atr::smooth`]'s operations, one step for
 /// bar `p + 1`, two steps at once after it, so the even and the odd bars
-/// are two chains that overlap. Returns whether a NaN was read: `h - l` and
-/// `h - c[i-1]` between them read every input, and their running sums (two,
-/// so that neither is a longer chain than the averages') end NaN if any was
-/// (an overflow to infinities can also end NaN: the caller then takes the
-/// general path, which is merely slower).
+/// are two chains that overlap. Returns whether a NaN was read (an overflow
+/// to infinities can also say so: the caller then takes the general path,
+/// which is merely slower).
 #[inline(always)]
 fn atr_smooth<const NATR: bool>(
     hh: &[f64],
     ll: &[f64],
     cc: &[f64],
     p: usize,
-    mut a: f64,
+    a: f64,
     out: &mut [f64],
 ) -> bool {
     let n = out.len();
@@ -1180,49 +1178,201 @@ fn atr_smooth<const NATR: bool>(
         return false;
     }
     let pf = p as f64;
-    let c1 = (pf - 1.0) / pf;
-    let c1s = c1 * c1;
-    let c2 = 1.0 / pf;
-    let tr_at = |i: usize, probe: &mut f64| -> f64 {
+    let c = super::kernels::atr_powers(pf);
+    let c1 = c[0];
+    let inv_p = 1.0 / pf;
+    let tr_at = |i: usize| -> f64 {
         let (h, l, pc) = (hh[i], ll[i], cc[i - 1]);
-        let (hl, hc) = (h - l, h - pc);
-        *probe += hl + hc;
-        big(big(hl, hc.abs()), (l - pc).abs())
+        big(big(h - l, (h - pc).abs()), (l - pc).abs())
     };
-    let (mut p0, mut p1) = (0.0f64, 0.0f64);
-    let mut u = tr_at(i0, &mut p0) * c2;
-    let mut a2 = a;
-    a = a.mul_add(c1, u);
-    out[i0] = norm(a, cc[i0]);
-    let mut i = i0 + 1;
-    // NATR: the averages of a chunk first, then their normalisation while
-    // the chunk is in L1 (its division vectorises there, where one division
-    // per bar in the averages' loop bounded it)
+    // the first smoothed bars, from the seed, as Atr::smooth's first steps
+    let mut nan = false;
+    let mut back = [a; 4]; // newest first
+    let mut u_back = [0.0f64; 3];
+    let mut i = i0;
+    while i < n && i < i0 + 4 {
+        nan |= hh[i].is_nan() | ll[i].is_nan() | cc[i - 1].is_nan();
+        let u = tr_at(i) * inv_p;
+        let [u1, u2, u3] = u_back;
+        let v = match i - i0 {
+            0 => back[0].mul_add(c[0], u),
+            1 => back[1].mul_add(c[1], u1.mul_add(c1, u)),
+            2 => back[2].mul_add(c[2], u2.mul_add(c1, u1).mul_add(c1, u)),
+            _ => back[3].mul_add(c[3], u3.mul_add(c1, u2).mul_add(c1, u1).mul_add(c1, u)),
+        };
+        u_back = [u, u1, u2];
+        back = [v, back[0], back[1], back[2]];
+        out[i] = norm(v, cc[i]);
+        i += 1;
+    }
+    // Then in chunks of a multiple of four bars: first, vectorised, every
+    // bar's part that does not depend on the averages (the Horner sum of
+    // the last four `u = tr / p`); then the four chains, one multiply-add a
+    // bar; NATR's normalisation last while the chunk is in L1 (its division
+    // vectorises there). A NaN input makes its bar's `u` NaN (plus zero
+    // times the sum of the bar's inputs: exactly nothing for finite ones),
+    // which then stays in its chain to the end.
     const C: usize = 512;
-    while i + 1 < n {
-        let from = i;
-        let end = (i + C).min(n);
-        while i + 1 < end {
-            let u1 = tr_at(i, &mut p0) * c2;
-            let b1 = a2.mul_add(c1s, u.mul_add(c1, u1));
-            out[i] = b1;
-            let u2 = tr_at(i + 1, &mut p1) * c2;
-            let b2 = a.mul_add(c1s, u1.mul_add(c1, u2));
-            out[i + 1] = b2;
-            (a2, a, u) = (b1, b2, u2);
-            i += 2;
+    let mut uu = [0.0f64; C + 3];
+    let mut w = [0.0f64; C];
+    // oldest chain value first: chain k of a group of four is back[3 - k]
+    let mut chains = [back[3], back[2], back[1], back[0]];
+    #[cfg(target_arch = "x86_64")]
+    if super::batch::has_fma() {
+        let len = (n - i) & !3;
+        let mut prev = [0.0, u_back[2], u_back[1], u_back[0]];
+        // SAFETY: the CPU supports FMA and AVX2 (checked above).
+        unsafe {
+            atr_groups_fma::<NATR>(
+                (&hh[i..i + len], &ll[i..i + len], &cc[i - 1..i + len]),
+                &mut out[i..i + len],
+                inv_p,
+                c,
+                &mut prev,
+                &mut chains,
+            )
+        };
+        if len > 0 {
+            u_back = [prev[3], prev[2], prev[1]];
+        }
+        i += len;
+    }
+    loop {
+        let len = (n - i).min(C) & !3;
+        if len == 0 {
+            break;
+        }
+        let (h, l, pc) = (&hh[i..i + len], &ll[i..i + len], &cc[i - 1..i - 1 + len]);
+        (uu[0], uu[1], uu[2]) = (u_back[2], u_back[1], u_back[0]);
+        for (k, v) in uu[3..3 + len].iter_mut().enumerate() {
+            let (h, l, pc) = (h[k], l[k], pc[k]);
+            let tr = sel_max(sel_max(h - l, (h - pc).abs()), (l - pc).abs());
+            *v = 0.0f64.mul_add(h + l + pc, tr * inv_p);
+        }
+        for (k, v) in w[..len].iter_mut().enumerate() {
+            *v = uu[k]
+                .mul_add(c1, uu[k + 1])
+                .mul_add(c1, uu[k + 2])
+                .mul_add(c1, uu[k + 3]);
+        }
+        let o = &mut out[i..i + len];
+        for (o, w) in o.chunks_exact_mut(4).zip(w[..len].chunks_exact(4)) {
+            for k in 0..4 {
+                chains[k] = chains[k].mul_add(c[3], w[k]);
+            }
+            o.copy_from_slice(&chains);
         }
         if NATR {
-            for (o, &c) in out[from..i].iter_mut().zip(&cc[from..i]) {
+            for (o, &c) in o.iter_mut().zip(&cc[i..i + len]) {
                 *o = norm(*o, c);
             }
         }
+        u_back = [uu[len + 2], uu[len + 1], uu[len]];
+        i += len;
     }
-    if i < n {
-        let u1 = tr_at(i, &mut p0) * c2;
-        out[i] = norm(a2.mul_add(c1s, u.mul_add(c1, u1)), cc[i]);
+    nan |= chains.iter().fold(false, |f, v| f | v.is_nan());
+    // the last bars (fewer than four), one at a time
+    back = [chains[3], chains[2], chains[1], chains[0]];
+    while i < n {
+        nan |= hh[i].is_nan() | ll[i].is_nan() | cc[i - 1].is_nan();
+        let u = tr_at(i) * inv_p;
+        let [u1, u2, u3] = u_back;
+        let v = back[3].mul_add(c[3], u3.mul_add(c1, u2).mul_add(c1, u1).mul_add(c1, u));
+        u_back = [u, u1, u2];
+        back = [v, back[0], back[1], back[2]];
+        out[i] = norm(v, cc[i]);
+        i += 1;
     }
-    (p0 + p1).is_nan()
+    nan
+}
+
+/// The whole-array ATR/NATR loop's chunks in one pass, four bars at a
+/// time in the lanes of a register: the true ranges, the Horner sums of the
+/// last four `u = tr / p` (the previous group's lanes shifted in), the four
+/// chains and NATR's normalisation, the same operations lane by lane as the
+/// chunked loop (one pass keeps the three inputs streaming in and the
+/// output out without pauses: the chunked passes left the memory idle
+/// while the chains ran). `hlc.2` is the close from one bar before the
+/// first on (`len + 1` values); `prev` holds the last group's `u` (lanes
+/// 1..3 used), `chains` the last group's averages.
+///
+/// # Safety
+/// The CPU must support FMA and AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma,avx2")]
+unsafe fn atr_groups_fma<const NATR: bool>(
+    hlc: (&[f64], &[f64], &[f64]),
+    out: &mut [f64],
+    inv_p: f64,
+    c: [f64; 4],
+    prev: &mut [f64; 4],
+    chains: &mut [f64; 4],
+) {
+    use std::arch::x86_64::*;
+    let (h, l, cc) = hlc;
+    let groups = out.len() / 4;
+    // every pointer below reads or writes 4 values at 4 * g (and the close
+    // at 4 * g + 1 as well): in bounds for g < groups
+    assert!(h.len() >= groups * 4 && l.len() >= groups * 4 && cc.len() > groups * 4);
+    let sign = _mm256_set1_pd(-0.0);
+    let (vc1, vc4, vinv) = (
+        _mm256_set1_pd(c[0]),
+        _mm256_set1_pd(c[3]),
+        _mm256_set1_pd(inv_p),
+    );
+    let (eps, neg_eps) = (
+        _mm256_set1_pd(super::ma::EPSILON),
+        _mm256_set1_pd(-super::ma::EPSILON),
+    );
+    let zero = _mm256_setzero_pd();
+    let hundred = _mm256_set1_pd(100.0);
+    // SAFETY: `prev` and `chains` hold 4 values each.
+    let (mut pv, mut ch) = (
+        _mm256_loadu_pd(prev.as_ptr()),
+        _mm256_loadu_pd(chains.as_ptr()),
+    );
+    for g in 0..groups {
+        let at = 4 * g;
+        // SAFETY: at + 4 <= groups * 4 <= the inputs' lengths (asserted),
+        // and at + 5 <= cc.len(); `out` has groups * 4 values.
+        let (hv, lv, pcv) = (
+            _mm256_loadu_pd(h.as_ptr().add(at)),
+            _mm256_loadu_pd(l.as_ptr().add(at)),
+            _mm256_loadu_pd(cc.as_ptr().add(at)),
+        );
+        let hl = _mm256_sub_pd(hv, lv);
+        let hc = _mm256_andnot_pd(sign, _mm256_sub_pd(hv, pcv));
+        let lc = _mm256_andnot_pd(sign, _mm256_sub_pd(lv, pcv));
+        // max_pd(a, b) is `a > b ? a : b`, sel_max's select
+        let tr = _mm256_max_pd(_mm256_max_pd(hl, hc), lc);
+        let probe = _mm256_add_pd(_mm256_add_pd(hv, lv), pcv);
+        let u = _mm256_fmadd_pd(zero, probe, _mm256_mul_pd(tr, vinv));
+        // [u-2, u-1, u0, u1], [u-1, u0, u1, u2], [u-3, u-2, u-1, u0]
+        let s2 = _mm256_permute2f128_pd(pv, u, 0x21);
+        let s1 = _mm256_shuffle_pd(s2, u, 0b0101);
+        let s3 = _mm256_shuffle_pd(pv, s2, 0b0101);
+        let w = _mm256_fmadd_pd(
+            _mm256_fmadd_pd(_mm256_fmadd_pd(s3, vc1, s2), vc1, s1),
+            vc1,
+            u,
+        );
+        ch = _mm256_fmadd_pd(ch, vc4, w);
+        let v = if NATR {
+            let cv = _mm256_loadu_pd(cc.as_ptr().add(at + 1));
+            let z = _mm256_and_pd(
+                _mm256_cmp_pd(neg_eps, cv, _CMP_LT_OQ),
+                _mm256_cmp_pd(cv, eps, _CMP_LT_OQ),
+            );
+            let r = _mm256_mul_pd(_mm256_div_pd(ch, cv), hundred);
+            _mm256_blendv_pd(r, zero, z)
+        } else {
+            ch
+        };
+        _mm256_storeu_pd(out.as_mut_ptr().add(at), v);
+        pv = u;
+    }
+    _mm256_storeu_pd(prev.as_mut_ptr(), pv);
+    _mm256_storeu_pd(chains.as_mut_ptr(), ch);
 }
 
 #[inline(always)]

@@ -1206,14 +1206,12 @@ pub struct Atr {
     pub atr: f64,
     /// 0 TRANGE, 1 ATR, 2 NATR.
     pub mode: u8,
-    /// The average two bars back and the previous bar's weighted true
-    /// range, valid once `two` is set (see [`Atr::smooth`]).
-    #[serde(default)]
-    pub atr2: f64,
-    #[serde(default)]
-    pub u: f64,
-    #[serde(default)]
-    pub two: bool,
+    /// The last four averages, newest first, and the last three weighted
+    /// true ranges; `steps`: smoothed bars so far, up to 4 (see
+    /// [`Atr::smooth`]).
+    pub back: [f64; 4],
+    pub u_back: [f64; 3],
+    pub steps: u8,
 }
 
 impl Atr {
@@ -1225,36 +1223,52 @@ impl Atr {
             sma: Sma::new(p),
             atr: 0.0,
             mode,
-            atr2: 0.0,
-            u: 0.0,
-            two: false,
+            back: [0.0; 4],
+            u_back: [0.0; 3],
+            steps: 0,
         }
     }
 
-    /// Wilder's smoothing `a[i] = a[i-1]·(p-1)/p + tr[i]/p`, written from
-    /// the second smoothed bar on as two steps at once,
-    /// `a[i] = a[i-2]·c1² + (u[i-1]·c1 + u[i])` with `u = tr/p`: each value
-    /// then waits on the one two bars back, so whole-array loops run the even
-    /// and the odd bars as two interleaved chains (half the latency of one
-    /// chain) and a stream computes the very same operations with O(1)
-    /// state. The rounding differs from the one-step form by a few units in
-    /// the last place (the test tolerance against TA-Lib is 1e-10 relative).
+    /// Wilder's smoothing `a[i] = a[i-1]·c + u[i]` (`c = (p-1)/p`,
+    /// `u = tr/p`) unrolled to four steps,
+    /// `a[i] = a[i-4]·c⁴ + (((u[i-3]·c + u[i-2])·c + u[i-1])·c + u[i])`
+    /// (multiply-adds), fewer for the first smoothed bars, which all start
+    /// from the seed: each value then waits on the one four bars back, so
+    /// whole-array loops run four interleaved chains (a quarter of the
+    /// latency of one) and a stream computes the very same operations with
+    /// O(1) state. The rounding differs from the one-step form by a few
+    /// units in the last place (the test tolerance against TA-Lib is 1e-10
+    /// relative).
     #[inline(always)]
     pub fn smooth(&mut self, tr: f64) -> f64 {
         let pf = self.p as f64;
-        let c1 = (pf - 1.0) / pf;
+        let c = atr_powers(pf);
         let u = tr * (1.0 / pf);
-        let a = if self.two {
-            self.atr2.mul_add(c1 * c1, self.u.mul_add(c1, u))
-        } else {
-            self.atr.mul_add(c1, u)
+        let [u1, u2, u3] = self.u_back;
+        let a = match self.steps {
+            0 => self.back[0].mul_add(c[0], u),
+            1 => self.back[1].mul_add(c[1], u1.mul_add(c[0], u)),
+            2 => self.back[2].mul_add(c[2], u2.mul_add(c[0], u1).mul_add(c[0], u)),
+            _ => self.back[3].mul_add(
+                c[3],
+                u3.mul_add(c[0], u2).mul_add(c[0], u1).mul_add(c[0], u),
+            ),
         };
-        self.atr2 = self.atr;
-        self.u = u;
-        self.two = true;
+        self.steps = (self.steps + 1).min(4);
+        self.u_back = [u, u1, u2];
+        self.back = [a, self.back[0], self.back[1], self.back[2]];
         self.atr = a;
         a
     }
+}
+
+/// `(p-1)/p` and its square, cube and fourth power, as [`Atr::smooth`]
+/// and the whole-array loop compute them.
+#[inline(always)]
+pub fn atr_powers(pf: f64) -> [f64; 4] {
+    let c1 = (pf - 1.0) / pf;
+    let c2 = c1 * c1;
+    [c1, c2, c2 * c1, c2 * c2]
 }
 
 impl Kernel for Atr {
@@ -1279,7 +1293,8 @@ impl Kernel for Atr {
         if self.n == self.p {
             self.n += 1;
             self.atr = self.sma.push(tr)?;
-            self.two = false;
+            self.back = [self.atr; 4];
+            self.steps = 0;
         } else {
             self.smooth(tr);
         }
