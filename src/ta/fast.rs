@@ -1385,8 +1385,18 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f
     let pf = p as f64;
     let mut k = x[0];
     let (mut s1, mut s2) = (0.0, 0.0);
-    let mut since = 0usize;
-    for i in 0..n {
+    // the warm-up bars
+    let warm = (p - 1).min(n);
+    for &xi in &x[..warm] {
+        let v = chk(bad, xi) - k;
+        s1 += v;
+        s2 += v * v;
+    }
+    // then stretches without a check between the state machine's resyncs
+    // (at bar p or later, once RESYNC bars went by since the last)
+    let mut since = warm;
+    let mut i = warm;
+    while i < n {
         if i >= p && since >= super::ma::RESYNC {
             k = x[i - 1];
             s1 = 0.0;
@@ -1398,19 +1408,21 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f
             }
             since = 0;
         }
-        let v = chk(bad, x[i]) - k;
-        s1 += v;
-        s2 += v * v;
-        since += 1;
-        if i + 1 < p {
-            continue;
+        let next = p
+            .max(i + super::ma::RESYNC.saturating_sub(since))
+            .max(i + 1);
+        let end = next.min(n);
+        for j in i..end {
+            let v = chk(bad, x[j]) - k;
+            let m1 = (s1 + v) * (1.0 / pf);
+            let m2 = (s2 + v * v) * (1.0 / pf);
+            let o = x[j + 1 - p] - k;
+            s1 += v - o;
+            s2 += v * v - o * o;
+            out[j] = m2 - m1 * m1;
         }
-        let m1 = s1 * (1.0 / pf);
-        let m2 = s2 * (1.0 / pf);
-        let o = x[i + 1 - p] - k;
-        s1 -= o;
-        s2 -= o * o;
-        out[i] = m2 - m1 * m1;
+        since += end - i;
+        i = end;
     }
     if stddev && n >= p {
         // A separate pass vectorises the square roots (same operations).
@@ -1501,8 +1513,6 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
             since = 0;
         }
         let v = xi - k;
-        s1 += v;
-        s2 += v * v;
         since += 1;
         // SMA state machine (Sma::add)
         if i < p {
@@ -1511,14 +1521,16 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
             sum += xi - x[i - p];
         }
         if i + 1 < p {
+            s1 += v;
+            s2 += v * v;
             continue;
         }
         let mid = sum * (1.0 / pf);
-        let m1 = s1 * (1.0 / pf);
-        let m2 = s2 * (1.0 / pf);
+        let m1 = (s1 + v) * (1.0 / pf);
+        let m2 = (s2 + v * v) * (1.0 / pf);
         let o = x[i + 1 - p] - k;
-        s1 -= o;
-        s2 -= o * o;
+        s1 += v - o;
+        s2 += v * v - o * o;
         let var = m2 - m1 * m1;
         let sd = if var > 0.0 { var.sqrt() } else { 0.0 };
         if up == dn {

@@ -1340,10 +1340,10 @@ impl Var {
         }
         self.ring.push(x);
         let v = x - self.k;
-        self.s1 += v;
-        self.s2 += v * v;
         self.since += 1;
         if self.n + 1 < self.p {
+            self.s1 += v;
+            self.s2 += v * v;
             self.n += 1;
             return None;
         }
@@ -1352,11 +1352,13 @@ impl Var {
         }
         // One division per series, not two per bar (1 ulp apart at most).
         let inv = 1.0 / self.p as f64;
-        let m1 = self.s1 * inv;
-        let m2 = self.s2 * inv;
+        let m1 = (self.s1 + v) * inv;
+        let m2 = (self.s2 + v * v) * inv;
+        // the sums of the values that stay: one addition per bar on each
+        // (the entering and leaving terms combined off the chain)
         let o = self.ring.oldest() - self.k;
-        self.s1 -= o;
-        self.s2 -= o * o;
+        self.s1 += v - o;
+        self.s2 += v * v - o * o;
         Some(m2 - m1 * m1)
     }
 
