@@ -1901,28 +1901,41 @@ fn linreg(x: &[f64], p: usize, slope: bool, bad: &mut bool, out: &mut [f64]) {
     };
     let (mut sum_y, mut sum_xy) = exact(p - 1);
     let mut since = 0usize;
-    for t in p - 1..n {
-        if t >= p {
-            let y = x[t];
-            nan |= y.is_nan();
-            let old = x[t - p];
-            sum_xy = sum_xy + sum_y - pf * old;
-            sum_y = sum_y + y - old;
-            since += 1;
-            if since >= 64 {
-                let e = exact(t);
-                sum_y = e.0;
-                sum_xy = e.1;
-                since = 0;
+    // In chunks: the running sums bar by bar (LinReg's operations), then
+    // the chunk's outputs in a vectorised pass (two divisions a bar, which
+    // bounded the loop when done alongside the sums).
+    const C: usize = 256;
+    let (mut sy, mut sxy) = ([0.0f64; C], [0.0f64; C]);
+    let mut t = p - 1;
+    while t < n {
+        let len = (n - t).min(C);
+        for k in 0..len {
+            let b = t + k;
+            if b >= p {
+                let y = x[b];
+                nan |= y.is_nan();
+                let old = x[b - p];
+                sum_xy += sum_y - pf * old;
+                sum_y += y - old;
+                since += 1;
+                if since >= 64 {
+                    (sum_y, sum_xy) = exact(b);
+                    since = 0;
+                }
             }
+            (sy[k], sxy[k]) = (sum_y, sum_xy);
         }
-        let m = (pf * sum_xy - sum_x * sum_y) / divisor;
-        out[t] = if slope {
-            m
-        } else {
-            let b = (sum_y - m * sum_x) / pf;
-            b + m * (pf - 1.0)
-        };
+        let o = &mut out[t..t + len];
+        for ((o, &sy), &sxy) in o.iter_mut().zip(&sy[..len]).zip(&sxy[..len]) {
+            let m = (pf * sxy - sum_x * sy) / divisor;
+            *o = if slope {
+                m
+            } else {
+                let b = (sy - m * sum_x) / pf;
+                b + m * (pf - 1.0)
+            };
+        }
+        t += len;
     }
     *bad |= nan;
 }

@@ -1466,9 +1466,10 @@ impl Kernel for LinReg {
             }
             self.exact();
         } else {
+            // one addition on each sum's chain (the terms combined first)
             let old = self.ring.push(y);
-            self.sum_xy = self.sum_xy + self.sum_y - pf * old;
-            self.sum_y = self.sum_y + y - old;
+            self.sum_xy += self.sum_y - pf * old;
+            self.sum_y += y - old;
             self.since += 1;
             if self.since >= 64 {
                 self.exact();
