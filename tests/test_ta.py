@@ -177,6 +177,29 @@ def test_atr_natr_four_chains_at_every_length():
                 compare(name, {"timeperiod": p}, batch, ref, [h, lo, c])
 
 
+def test_long_outputs_streamed_around_the_caches():
+    """TYPPRICE and TRANGE write outputs of 2**17 bars or more with
+    non-temporal stores: the same values as TA-Lib there, with the head
+    before the first aligned group and the tail after the last, and a NaN
+    in the middle still found (the bar is NaN, the others unchanged)."""
+    x = ohlcv(200_003, seed=8)
+    h, lo, c = x["high"], x["low"], x["close"]
+    for off in (0, 1, 3):  # different alignments of the output's start
+        hh, ll, cc = h[off:], lo[off:], c[off:]
+        np.testing.assert_array_equal(ta.TYPPRICE(hh, ll, cc), talib.TYPPRICE(hh, ll, cc))
+        np.testing.assert_array_equal(ta.TRANGE(hh, ll, cc), talib.TRANGE(hh, ll, cc))
+    for k in (5, 150_001, 200_002):
+        cn = c.copy()
+        cn[k] = np.nan
+        got, ref = ta.TYPPRICE(h, lo, cn), talib.TYPPRICE(h, lo, cn)
+        np.testing.assert_array_equal(got, ref)
+        tr = ta.TRANGE(h, lo, cn)
+        assert np.isnan(tr[k])
+        fine = np.ones(len(c), bool)
+        fine[[0, k, min(k + 1, len(c) - 1)]] = False
+        np.testing.assert_array_equal(tr[fine], talib.TRANGE(h, lo, c)[fine])
+
+
 def kama_exact_sums(x: np.ndarray, p: int) -> np.ndarray:
     """TA-Lib's KAMA with each window's sum of |differences| summed exactly."""
     out = np.full(len(x), np.nan)

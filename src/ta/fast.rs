@@ -20,6 +20,117 @@ fn nan_fill(out: &mut [f64], upto: usize) {
 
 use super::ma::{big, small};
 
+/// Outputs at least this long go around the caches in the loops that
+/// stream them (a million-bar result is 8 MB, past any cache it could stay
+/// in, and an ordinary store first reads each line it writes).
+#[cfg(target_arch = "x86_64")]
+const STREAM_MIN: usize = 1 << 17;
+
+/// TRANGE with non-temporal stores, four bars at a time (`pc`: the
+/// previous closes; the same selects as the plain loop); returns whether
+/// an input was NaN (or infinities cancelled in their sum).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn trange_stream(h: &[f64], l: &[f64], pc: &[f64], out: &mut [f64]) -> bool {
+    use std::arch::x86_64::*;
+    let n = out.len().min(h.len()).min(l.len()).min(pc.len());
+    let one = |i: usize| {
+        let (h, l, pc) = (h[i], l[i], pc[i]);
+        (
+            sel_max(sel_max(h - l, (h - pc).abs()), (l - pc).abs()),
+            (h + l + pc).is_nan(),
+        )
+    };
+    let mut nan = false;
+    let mut i = 0;
+    while i < n && (out.as_ptr() as usize + 8 * i) % 32 != 0 {
+        let (v, bad) = one(i);
+        (out[i], nan) = (v, nan | bad);
+        i += 1;
+    }
+    let sign = _mm256_set1_pd(-0.0);
+    let mut unordered = _mm256_setzero_pd();
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n, within every slice; out + i is 32-byte
+        // aligned (the loop above, and i moves by 4 values = 32 bytes).
+        let (hv, lv, cv) = (
+            _mm256_loadu_pd(h.as_ptr().add(i)),
+            _mm256_loadu_pd(l.as_ptr().add(i)),
+            _mm256_loadu_pd(pc.as_ptr().add(i)),
+        );
+        let hc = _mm256_andnot_pd(sign, _mm256_sub_pd(hv, cv));
+        let lc = _mm256_andnot_pd(sign, _mm256_sub_pd(lv, cv));
+        // max_pd(a, b) is `a > b ? a : b`, sel_max's select
+        let tr = _mm256_max_pd(_mm256_max_pd(_mm256_sub_pd(hv, lv), hc), lc);
+        let probe = _mm256_add_pd(_mm256_add_pd(hv, lv), cv);
+        unordered = _mm256_or_pd(unordered, _mm256_cmp_pd(probe, probe, _CMP_UNORD_Q));
+        _mm256_stream_pd(out.as_mut_ptr().add(i), tr);
+        i += 4;
+    }
+    // the streamed stores ordered before anything that follows
+    _mm_sfence();
+    nan |= _mm256_movemask_pd(unordered) != 0;
+    while i < n {
+        let (v, bad) = one(i);
+        (out[i], nan) = (v, nan | bad);
+        i += 1;
+    }
+    nan
+}
+
+/// TYPPRICE with non-temporal stores, four bars at a time (the same
+/// operations: `(h + l + c) / 3`); returns whether a result was NaN (an
+/// input was NaN, or infinities cancelled: either way the state machine
+/// redoes it).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn typprice_stream(h: &[f64], l: &[f64], c: &[f64], out: &mut [f64]) -> bool {
+    use std::arch::x86_64::*;
+    let n = out.len().min(h.len()).min(l.len()).min(c.len());
+    let one = |i: usize| (h[i] + l[i] + c[i]) / 3.0;
+    let mut nan = false;
+    let mut i = 0;
+    while i < n && (out.as_ptr() as usize + 8 * i) % 32 != 0 {
+        out[i] = one(i);
+        nan |= out[i].is_nan();
+        i += 1;
+    }
+    let three = _mm256_set1_pd(3.0);
+    let mut unordered = _mm256_setzero_pd();
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n, within every slice; out + i is 32-byte
+        // aligned (the loop above, and i moves by 4 values = 32 bytes).
+        let v = _mm256_div_pd(
+            _mm256_add_pd(
+                _mm256_add_pd(
+                    _mm256_loadu_pd(h.as_ptr().add(i)),
+                    _mm256_loadu_pd(l.as_ptr().add(i)),
+                ),
+                _mm256_loadu_pd(c.as_ptr().add(i)),
+            ),
+            three,
+        );
+        unordered = _mm256_or_pd(unordered, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+        _mm256_stream_pd(out.as_mut_ptr().add(i), v);
+        i += 4;
+    }
+    // the streamed stores ordered before anything that follows
+    _mm_sfence();
+    nan |= _mm256_movemask_pd(unordered) != 0;
+    while i < n {
+        out[i] = one(i);
+        nan |= out[i].is_nan();
+        i += 1;
+    }
+    nan
+}
+
 #[inline(always)]
 fn pick<const MAX: bool>(a: f64, b: f64) -> f64 {
     if MAX {
@@ -889,6 +1000,12 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             // way the state machine redoes it).
             let out = &mut rows[0][..n];
             let (h, l, c) = (&cols.h[..n], &cols.l[..n], &cols.c[..n]);
+            #[cfg(target_arch = "x86_64")]
+            if n >= STREAM_MIN && super::batch::has_fma() {
+                // SAFETY: the CPU supports AVX2 (checked above).
+                *bad |= unsafe { typprice_stream(h, l, c, out) };
+                return true;
+            }
             let mut nan = false;
             for (b, o) in out.chunks_mut(512).enumerate() {
                 let at = b * 512;
@@ -1111,6 +1228,13 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     let mut nan = c.h[0].is_nan() | c.l[0].is_nan() | c.c[n - 1].is_nan();
     let (hh, ll, cc) = (&c.h[..n], &c.l[..n], &c.c[..n]);
     if mode == 0 || p == 1 {
+        #[cfg(target_arch = "x86_64")]
+        if n >= STREAM_MIN && super::batch::has_fma() {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            nan |= unsafe { trange_stream(&hh[1..], &ll[1..], &cc[..n - 1], &mut out[1..n]) };
+            *bad |= nan;
+            return;
+        }
         // plain selects: this loop has no chain and vectorises (vmaxpd), which
         // the scalar maxsd intrinsic of `big` would prevent
         for i in 1..n {
