@@ -574,9 +574,7 @@ fn ad_chunks(c: &Cols<'_>, bad: &mut bool, mut f: impl FnMut(usize, f64)) {
             let i = start + k;
             let (h, l, cl, v) = (hh[i], ll[i], cc[i], vv[i]);
             nan |= h.is_nan() | l.is_nan() | cl.is_nan() | v.is_nan();
-            let t = h - l;
-            let x = (((cl - l) - (h - cl)) / t) * v;
-            inc[k] = if t > 0.0 { x } else { 0.0 };
+            inc[k] = super::kernels::ad_inc(h, l, cl, v);
         }
         for k in 0..len {
             f(start + k, inc[k]);
@@ -796,29 +794,42 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             true
         }
         AnyK::Adosc(a) => {
+            // Adosc::step with its state in locals: the first two bars by
+            // the state machine, then the two-bar form with its constants
+            // hoisted (the same values: 1 - k and its square are the same
+            // products every bar, and k·ad[i-1] is the last bar's k·ad)
             let out = &mut *rows[0];
-            let (fk, sk) = (a.fk, a.sk);
-            let mut ad = 0.0;
-            nan_fill(out, a.lookback);
-            if n == 0 {
-                return true;
-            }
-            // the first bar apart: a select for it inside the loop would sit
-            // on the averages' chains
-            ad_chunks(&cols.range(0, 1), bad, |_, inc| ad += inc);
-            let (mut fast, mut slow) = (ad, ad);
-            if a.lookback == 0 {
-                out[0] = fast - slow;
-            }
-            ad_chunks(&cols.range(1, n), bad, |j, inc| {
-                let i = j + 1;
-                ad += inc;
-                fast = (1.0 - fk).mul_add(fast, fk * ad);
-                slow = (1.0 - sk).mul_add(slow, sk * ad);
-                if i >= a.lookback {
-                    out[i] = fast - slow;
+            let lookback = a.lookback;
+            nan_fill(out, lookback);
+            let mut st = a.clone();
+            // the first two bars (the state machine's own steps)
+            let head = n.min(2);
+            let mut first = [0.0f64; 2];
+            ad_chunks(&cols.range(0, head), bad, |i, inc| first[i] = st.step(inc));
+            for (i, &v) in first[..head].iter().enumerate() {
+                if i >= lookback {
+                    out[i] = v;
                 }
-            });
+            }
+            let (fk, sk) = (a.fk, a.sk);
+            let (cf, cs) = (1.0 - fk, 1.0 - sk);
+            let (cf2, cs2) = (cf * cf, cs * cs);
+            let (mut ad2, mut ad1, mut inc1) = (st.ad.prev, st.ad.ad, st.ad.inc_prev);
+            let (mut f1, mut f2, mut s1, mut s2) = (st.fast[0], st.fast[1], st.slow[0], st.slow[1]);
+            let (mut kf1, mut ks1) = (fk * ad1, sk * ad1);
+            if n > 2 {
+                ad_chunks(&cols.range(2, n), bad, |j, inc| {
+                    let ad = ad2 + (inc1 + inc);
+                    let (kf, ks) = (fk * ad, sk * ad);
+                    let fast = cf2.mul_add(f2, cf.mul_add(kf1, kf));
+                    let slow = cs2.mul_add(s2, cs.mul_add(ks1, ks));
+                    (ad2, ad1, inc1, kf1, ks1) = (ad1, ad, inc, kf, ks);
+                    (f2, f1, s2, s1) = (f1, fast, s1, slow);
+                    if j + 2 >= lookback {
+                        out[j + 2] = fast - slow;
+                    }
+                });
+            }
             true
         }
         AnyK::Dmi(d) if d.p > 1 => {
@@ -1038,11 +1049,8 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
         }
         AnyK::Ad(_) => {
             let out = &mut *rows[0];
-            let mut ad = 0.0;
-            ad_chunks(cols, bad, |i, inc| {
-                ad += inc;
-                out[i] = ad;
-            });
+            let mut ad = super::kernels::AdSum::default();
+            ad_chunks(cols, bad, |i, inc| out[i] = ad.push(inc));
             true
         }
         AnyK::Stoch(st) => {

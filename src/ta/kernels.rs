@@ -1336,55 +1336,113 @@ impl Kernel for Obv {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Ad {
+/// The accumulation/distribution line's running sum, from bar 2 on two
+/// bars at a time, `ad[i] = ad[i-2] + (inc[i-1] + inc[i])`: each value
+/// waits on the one two bars back, so whole-array loops run the even and
+/// the odd bars as two chains (the rounding differs from one addition a bar
+/// in the last bits; the 1e-10 tolerance against TA-Lib holds).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AdSum {
+    /// The last value and the one before it.
     pub ad: f64,
+    pub prev: f64,
+    pub inc_prev: f64,
+    pub n: u64,
 }
 
-#[inline(always)]
-fn ad_step(ad: &mut f64, b: &Bar) {
-    let t = b.h - b.l;
-    if t > 0.0 {
-        *ad += (((b.c - b.l) - (b.h - b.c)) / t) * b.v;
+impl AdSum {
+    #[inline(always)]
+    pub fn push(&mut self, inc: f64) -> f64 {
+        let ad = if self.n < 2 {
+            self.ad + inc
+        } else {
+            self.prev + (self.inc_prev + inc)
+        };
+        (self.prev, self.ad, self.inc_prev) = (self.ad, ad, inc);
+        self.n += 1;
+        ad
     }
+}
+
+/// A bar's money-flow volume (0 where high - low is not positive).
+#[inline(always)]
+pub fn ad_inc(h: f64, l: f64, c: f64, v: f64) -> f64 {
+    let t = h - l;
+    let x = (((c - l) - (h - c)) / t) * v;
+    if t > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// ADOSC's EMA step from bar 2 on, two bars at once:
+/// `e[i] = e[i-2]·c² + (x[i-1]·k·c + x[i]·k)` with `c = 1 - k` (each
+/// value waits on the one two bars back, as [`AdSum`]).
+#[inline(always)]
+pub fn ema_two(k: f64, two_back: f64, x_prev: f64, x: f64) -> f64 {
+    let c = 1.0 - k;
+    (c * c).mul_add(two_back, c.mul_add(k * x_prev, k * x))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ad {
+    pub ad: AdSum,
 }
 
 impl Kernel for Ad {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
-        ad_step(&mut self.ad, b);
-        Some(o1(self.ad))
+        Some(o1(self.ad.push(ad_inc(b.h, b.l, b.c, b.v))))
     }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Adosc {
-    pub ad: f64,
+    pub ad: AdSum,
     pub n: usize,
     pub lookback: usize,
     pub fk: f64,
     pub sk: f64,
-    pub fast: f64,
-    pub slow: f64,
+    /// The averages of the last bar and the one before it.
+    pub fast: [f64; 2],
+    pub slow: [f64; 2],
+}
+
+impl Adosc {
+    /// One bar: the line, then its two averages (seeded with the first
+    /// value, one step for the second bar, two at once after it).
+    #[inline(always)]
+    pub fn step(&mut self, inc: f64) -> f64 {
+        let ad_prev = self.ad.ad;
+        let ad = self.ad.push(inc);
+        let (fast, slow) = match self.n {
+            0 => (ad, ad),
+            1 => (
+                (1.0 - self.fk).mul_add(self.fast[0], self.fk * ad),
+                (1.0 - self.sk).mul_add(self.slow[0], self.sk * ad),
+            ),
+            _ => (
+                ema_two(self.fk, self.fast[1], ad_prev, ad),
+                ema_two(self.sk, self.slow[1], ad_prev, ad),
+            ),
+        };
+        self.fast = [fast, self.fast[0]];
+        self.slow = [slow, self.slow[0]];
+        self.n += 1;
+        fast - slow
+    }
 }
 
 impl Kernel for Adosc {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
-        ad_step(&mut self.ad, b);
-        if self.n == 0 {
-            self.fast = self.ad;
-            self.slow = self.ad;
-        } else {
-            self.fast = (1.0 - self.fk).mul_add(self.fast, self.fk * self.ad);
-            self.slow = (1.0 - self.sk).mul_add(self.slow, self.sk * self.ad);
-        }
         let m = self.n;
-        self.n += 1;
+        let v = self.step(ad_inc(b.h, b.l, b.c, b.v));
         if m < self.lookback {
             return None;
         }
-        Some(o1(self.fast - self.slow))
+        Some(o1(v))
     }
 }
 

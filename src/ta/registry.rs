@@ -936,17 +936,19 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             obv: 0.0,
             prev: 0.0,
         }),
-        "AD" => AnyK::Ad(Ad { ad: 0.0 }),
+        "AD" => AnyK::Ad(Ad {
+            ad: AdSum::default(),
+        }),
         "ADOSC" => {
             let (f, sl) = (pi(0), pi(1));
             AnyK::Adosc(Adosc {
-                ad: 0.0,
+                ad: AdSum::default(),
                 n: 0,
                 lookback: f.max(sl) - 1,
                 fk: 2.0 / ((f + 1) as f64),
                 sk: 2.0 / ((sl + 1) as f64),
-                fast: 0.0,
-                slow: 0.0,
+                fast: [0.0; 2],
+                slow: [0.0; 2],
             })
         }
         "STDDEV" | "VAR" => AnyK::Var(VarK {
