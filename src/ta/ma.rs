@@ -681,6 +681,15 @@ impl Kama {
     }
 }
 
+/// One of T3's EMA steps, `e + k·(x - e)`: a subtraction and a
+/// multiply-add (`(1-k)·e + k·x` is a multiply and a multiply-add, and with
+/// six EMAs and the combination a bar the multiply-add units were the
+/// bottleneck; subtractions run on the adders).
+#[inline(always)]
+fn t3_ema(k: f64, e: f64, x: f64) -> f64 {
+    k.mul_add(x - e, e)
+}
+
 /// T3 (Tillson) with TA-Lib's staged seeding of its six EMAs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct T3 {
@@ -717,10 +726,10 @@ impl T3 {
 
     #[inline(always)]
     fn update(&mut self, x: f64, upto: usize) {
-        let (k, omk) = (self.k, self.omk);
-        self.e[0] = omk.mul_add(self.e[0], k * x);
+        let k = self.k;
+        self.e[0] = t3_ema(k, self.e[0], x);
         for j in 1..upto {
-            self.e[j] = omk.mul_add(self.e[j], k * self.e[j - 1]);
+            self.e[j] = t3_ema(k, self.e[j], self.e[j - 1]);
         }
     }
 
@@ -751,18 +760,18 @@ impl T3 {
             out[i] = self.push(x[i]).unwrap_or(f64::NAN);
             i += 1;
         }
-        let (k, omk) = (self.k, self.omk);
+        let k = self.k;
         let [c1, c2, c3, c4] = self.c;
         let mut e = self.e;
         for j in i..n {
             let xv = x[j];
             *nan |= xv.is_nan();
-            e[0] = omk.mul_add(e[0], k * xv);
-            e[1] = omk.mul_add(e[1], k * e[0]);
-            e[2] = omk.mul_add(e[2], k * e[1]);
-            e[3] = omk.mul_add(e[3], k * e[2]);
-            e[4] = omk.mul_add(e[4], k * e[3]);
-            e[5] = omk.mul_add(e[5], k * e[4]);
+            e[0] = t3_ema(k, e[0], xv);
+            e[1] = t3_ema(k, e[1], e[0]);
+            e[2] = t3_ema(k, e[2], e[1]);
+            e[3] = t3_ema(k, e[3], e[2]);
+            e[4] = t3_ema(k, e[4], e[3]);
+            e[5] = t3_ema(k, e[5], e[4]);
             out[j] = T3::combine([c1, c2, c3, c4], &e);
         }
         self.e = e;
