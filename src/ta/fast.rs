@@ -2041,21 +2041,32 @@ fn linreg(x: &[f64], p: usize, slope: bool, bad: &mut bool, out: &mut [f64]) {
     let mut t = p - 1;
     while t < n {
         let len = (n - t).min(C);
-        for k in 0..len {
-            let b = t + k;
-            if b >= p {
+        let mut k = 0;
+        if t == p - 1 {
+            // bar p - 1: the window's exact sums
+            (sy[0], sxy[0]) = (sum_y, sum_xy);
+            k = 1;
+        }
+        // stretches up to the next resync (every 64 bars) with no check
+        // inside
+        while k < len {
+            let stop = len.min(k + (64 - since));
+            for j in k..stop {
+                let b = t + j;
                 let y = x[b];
                 nan |= y.is_nan();
                 let old = x[b - p];
                 sum_xy += sum_y - pf * old;
                 sum_y += y - old;
-                since += 1;
-                if since >= 64 {
-                    (sum_y, sum_xy) = exact(b);
-                    since = 0;
-                }
+                (sy[j], sxy[j]) = (sum_y, sum_xy);
             }
-            (sy[k], sxy[k]) = (sum_y, sum_xy);
+            since += stop - k;
+            if since >= 64 {
+                (sum_y, sum_xy) = exact(t + stop - 1);
+                (sy[stop - 1], sxy[stop - 1]) = (sum_y, sum_xy);
+                since = 0;
+            }
+            k = stop;
         }
         let o = &mut out[t..t + len];
         for ((o, &sy), &sxy) in o.iter_mut().zip(&sy[..len]).zip(&sxy[..len]) {
