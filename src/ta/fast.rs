@@ -8,7 +8,7 @@
 #![allow(clippy::needless_range_loop)] // index arithmetic mirrors the state machines
 
 use super::batch::Cols;
-use super::kernels::Lag;
+use super::kernels::{wilder_step, Lag};
 use super::ma::{is_zero, is_zero_or_neg, Ma};
 use super::registry::AnyK;
 
@@ -1324,16 +1324,7 @@ fn atr_smooth<const NATR: bool>(
     let mut i = i0;
     while i < n && i < i0 + 4 {
         nan |= hh[i].is_nan() | ll[i].is_nan() | cc[i - 1].is_nan();
-        let u = tr_at(i) * inv_p;
-        let [u1, u2, u3] = u_back;
-        let v = match i - i0 {
-            0 => back[0].mul_add(c[0], u),
-            1 => back[1].mul_add(c[1], u1.mul_add(c1, u)),
-            2 => back[2].mul_add(c[2], u2.mul_add(c1, u1).mul_add(c1, u)),
-            _ => back[3].mul_add(c[3], u3.mul_add(c1, u2).mul_add(c1, u1).mul_add(c1, u)),
-        };
-        u_back = [u, u1, u2];
-        back = [v, back[0], back[1], back[2]];
+        let v = wilder_step(&mut back, &mut u_back, (i - i0) as u8, tr_at(i) * inv_p, c);
         out[i] = norm(v, cc[i]);
         i += 1;
     }
@@ -1407,11 +1398,7 @@ fn atr_smooth<const NATR: bool>(
     back = [chains[3], chains[2], chains[1], chains[0]];
     while i < n {
         nan |= hh[i].is_nan() | ll[i].is_nan() | cc[i - 1].is_nan();
-        let u = tr_at(i) * inv_p;
-        let [u1, u2, u3] = u_back;
-        let v = back[3].mul_add(c[3], u3.mul_add(c1, u2).mul_add(c1, u1).mul_add(c1, u));
-        u_back = [u, u1, u2];
-        back = [v, back[0], back[1], back[2]];
+        let v = wilder_step(&mut back, &mut u_back, 4, tr_at(i) * inv_p, c);
         out[i] = norm(v, cc[i]);
         i += 1;
     }
@@ -1695,12 +1682,8 @@ fn kama_exact(x: &[f64], p: usize, b: usize) -> f64 {
 #[cold]
 #[inline(never)]
 fn kama_fix_at(x: &[f64], p: usize, b: usize, sum: f64) -> f64 {
-    let scale = sel_max(sel_max(x[b].abs(), x[b - p].abs()), x[b - 1].abs());
-    if sum < 1e-12 * scale * p as f64 {
-        kama_exact(x, p, b)
-    } else {
-        sum
-    }
+    // a non-zero count: only the threshold test applies
+    super::ma::kama_fix(sum, 1, p, x[b], x[b - p], x[b - 1], || kama_exact(x, p, b))
 }
 
 /// KAMA's two chains for the pairs of bars `k, k + 1` from `k` on, while no

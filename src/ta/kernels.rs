@@ -1242,24 +1242,44 @@ impl Atr {
     #[inline(always)]
     pub fn smooth(&mut self, tr: f64) -> f64 {
         let pf = self.p as f64;
-        let c = atr_powers(pf);
-        let u = tr * (1.0 / pf);
-        let [u1, u2, u3] = self.u_back;
-        let a = match self.steps {
-            0 => self.back[0].mul_add(c[0], u),
-            1 => self.back[1].mul_add(c[1], u1.mul_add(c[0], u)),
-            2 => self.back[2].mul_add(c[2], u2.mul_add(c[0], u1).mul_add(c[0], u)),
-            _ => self.back[3].mul_add(
-                c[3],
-                u3.mul_add(c[0], u2).mul_add(c[0], u1).mul_add(c[0], u),
-            ),
-        };
+        let a = wilder_step(
+            &mut self.back,
+            &mut self.u_back,
+            self.steps,
+            tr * (1.0 / pf),
+            atr_powers(pf),
+        );
         self.steps = (self.steps + 1).min(4);
-        self.u_back = [u, u1, u2];
-        self.back = [a, self.back[0], self.back[1], self.back[2]];
         self.atr = a;
         a
     }
+}
+
+/// One bar of [`Atr::smooth`] from its carried values (`back`: the last
+/// four averages, newest first; `u_back`: the last three `u`; `steps`:
+/// smoothed bars before this one), which it moves on; also the whole-array
+/// loop's first and last bars.
+#[inline(always)]
+pub fn wilder_step(
+    back: &mut [f64; 4],
+    u_back: &mut [f64; 3],
+    steps: u8,
+    u: f64,
+    c: [f64; 4],
+) -> f64 {
+    let [u1, u2, u3] = *u_back;
+    let a = match steps {
+        0 => back[0].mul_add(c[0], u),
+        1 => back[1].mul_add(c[1], u1.mul_add(c[0], u)),
+        2 => back[2].mul_add(c[2], u2.mul_add(c[0], u1).mul_add(c[0], u)),
+        _ => back[3].mul_add(
+            c[3],
+            u3.mul_add(c[0], u2).mul_add(c[0], u1).mul_add(c[0], u),
+        ),
+    };
+    *u_back = [u, u1, u2];
+    *back = [a, back[0], back[1], back[2]];
+    a
 }
 
 /// `(p-1)/p` and its square, cube and fourth power, as [`Atr::smooth`]
