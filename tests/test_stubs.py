@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 from pathlib import Path
 
@@ -22,7 +23,12 @@ def _stub_names(path: Path) -> dict[str, ast.AST]:
             names[node.target.id] = node
         elif isinstance(node, ast.ImportFrom):
             for alias in node.names:
-                names[alias.asname or alias.name] = node
+                if alias.name == "*":
+                    # a star import re-exports the module's __all__
+                    module = importlib.import_module(f"ferrotick.{node.module}")
+                    names.update(dict.fromkeys(module.__all__, node))
+                else:
+                    names[alias.asname or alias.name] = node
     return names
 
 

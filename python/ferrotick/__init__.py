@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import atexit as _atexit
 
-from . import _core, _logging
+from . import _core, _errors, _logging
 from ._async_utils import (
     BatchConfig,
     CircuitBreaker,
@@ -20,21 +20,8 @@ from ._async_utils import (
     get_request_batcher,
 )
 from ._core import (
-    BlockingCallError,
-    CircuitOpenError,
-    ConfigError,
-    ConnectError,
-    ExchangeError,
-    FerrotickError,
     FerrotickFuture,
-    HTTPError,
-    HTTPStatusError,
-    IndicatorInputError,
     RateLimiter,
-    RateLimitExceeded,
-    RequestTimeout,
-    SchedulerError,
-    ServiceContainerError,
     configure,
     echo,
     echo_sync,
@@ -42,6 +29,7 @@ from ._core import (
     sleep,
     sleep_sync,
 )
+from ._errors import *  # noqa: F403  (the exception tree: every name in _errors.__all__)
 from .http import (
     AsyncHTTPClient,
     ClientResponse,
@@ -74,20 +62,7 @@ __all__ = [
     "cleanup_async_utils",
     "gather_with_concurrency",
     "get_request_batcher",
-    "BlockingCallError",
-    "CircuitOpenError",
-    "ConfigError",
-    "ConnectError",
-    "ExchangeError",
-    "FerrotickError",
     "FerrotickFuture",
-    "HTTPError",
-    "HTTPStatusError",
-    "IndicatorInputError",
-    "RateLimitExceeded",
-    "RequestTimeout",
-    "SchedulerError",
-    "ServiceContainerError",
     "__version__",
     "configure",
     "echo",
@@ -96,6 +71,7 @@ __all__ = [
     "sleep",
     "sleep_sync",
 ]
+__all__ += _errors.__all__
 
 _logging.install()
 # Registered at import, so it runs after the exit handlers of code that

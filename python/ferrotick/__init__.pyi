@@ -12,21 +12,8 @@ from ._async_utils import (
     get_request_batcher as get_request_batcher,
 )
 from ._core import (
-    BlockingCallError as BlockingCallError,
-    CircuitOpenError as CircuitOpenError,
-    ConfigError as ConfigError,
-    ConnectError as ConnectError,
-    ExchangeError as ExchangeError,
-    FerrotickError as FerrotickError,
     FerrotickFuture as FerrotickFuture,
-    HTTPError as HTTPError,
-    HTTPStatusError as HTTPStatusError,
-    IndicatorInputError as IndicatorInputError,
     RateLimiter as RateLimiter,
-    RateLimitExceeded as RateLimitExceeded,
-    RequestTimeout as RequestTimeout,
-    SchedulerError as SchedulerError,
-    ServiceContainerError as ServiceContainerError,
     configure as configure,
     echo as echo,
     echo_sync as echo_sync,
@@ -34,6 +21,7 @@ from ._core import (
     sleep as sleep,
     sleep_sync as sleep_sync,
 )
+from ._errors import *  # noqa: F403  (the exception tree: every name in _errors.__all__)
 from .http import (
     AsyncHTTPClient as AsyncHTTPClient,
     ClientResponse as ClientResponse,

@@ -32,7 +32,7 @@ import time
 import weakref
 from collections.abc import Collection, Generator, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from . import _core
 from ._async_utils import _Entry
@@ -149,12 +149,7 @@ class Headers(Mapping[str, str]):
         return f"Headers({self._pairs!r})"
 
 
-_REDACT_QUERY = True
-
-
-def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+_safe_url = _core.redact_url
 
 
 class ClientResponse:

@@ -29,10 +29,6 @@ fn kind_from(s: &str) -> PyResult<Kind> {
     })
 }
 
-fn ft(py: Python<'_>, e: FtError) -> PyErr {
-    e.to_pyerr(py)
-}
-
 /// Extracts label values: each must be a str (or something with a str()).
 fn label_values(values: &Bound<'_, PyTuple>) -> PyResult<Vec<String>> {
     let mut out = Vec::with_capacity(values.len());
@@ -58,7 +54,6 @@ impl PyMetric {
     #[pyo3(signature = (kind, name, documentation, labelnames=Vec::new(), buckets=None, max_series=1000, percentiles=None, window_minutes=5, lowest=1e-6, highest=3600.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        py: Python<'_>,
         kind: &str,
         name: &str,
         documentation: &str,
@@ -94,7 +89,7 @@ impl PyMetric {
             highest,
             bits: 11,
         };
-        let m = Metric::new(spec).map_err(|e| ft(py, e))?;
+        let m = Metric::new(spec)?;
         Ok(PyMetric { inner: Arc::new(m) })
     }
 
@@ -136,9 +131,9 @@ impl PyMetric {
     }
 
     /// The child (series) for a tuple of label values.
-    fn child(&self, py: Python<'_>, values: &Bound<'_, PyTuple>) -> PyResult<Child> {
+    fn child(&self, values: &Bound<'_, PyTuple>) -> PyResult<Child> {
         let vals = label_values(values)?;
-        let series = self.inner.series(&vals).map_err(|e| ft(py, e))?;
+        let series = self.inner.series(&vals)?;
         Ok(Child {
             metric: self.inner.clone(),
             series,
@@ -383,10 +378,8 @@ impl PyRegistry {
         }
     }
 
-    fn register(&self, py: Python<'_>, metric: &Bound<'_, PyMetric>) -> PyResult<()> {
-        self.inner
-            .register(metric.get().inner.clone())
-            .map_err(|e| ft(py, e))
+    fn register(&self, metric: &Bound<'_, PyMetric>) -> PyResult<()> {
+        Ok(self.inner.register(metric.get().inner.clone())?)
     }
 
     fn unregister(&self, name: &str) -> bool {
@@ -511,7 +504,7 @@ impl OperationMetrics {
         in_flight: &Bound<'_, PyMetric>,
     ) -> PyResult<Self> {
         let in_flight = in_flight.get().inner.clone();
-        let active = in_flight.series::<&str>(&[]).map_err(|e| ft(py, e))?;
+        let active = in_flight.series::<&str>(&[])?;
         let cancelled_error = py
             .import("asyncio.exceptions")?
             .getattr("CancelledError")?
@@ -529,7 +522,7 @@ impl OperationMetrics {
     /// Starts timing `name` now; the returned tracker is also an (async)
     /// context manager.
     fn track(&self, py: Python<'_>, name: &str) -> PyResult<Tracker> {
-        let series = self.duration.series(&[name]).map_err(|e| ft(py, e))?;
+        let series = self.duration.series(&[name])?;
         Ok(Tracker {
             duration: self.duration.clone(),
             series,
@@ -595,18 +588,14 @@ impl Tracker {
             Err(_) => false,
         };
         if is_cancel {
-            self.cancelled
-                .series(&[self.name.as_str()])
-                .map_err(|e| ft(py, e))?
-                .inc(1.0);
+            self.cancelled.series(&[self.name.as_str()])?.inc(1.0);
         } else {
             let tname: String = exc_type
                 .getattr(pyo3::intern!(py, "__name__"))
                 .and_then(|n| n.extract())
                 .unwrap_or_else(|_| "Exception".to_string());
             self.errors
-                .series(&[self.name.as_str(), tname.as_str()])
-                .map_err(|e| ft(py, e))?
+                .series(&[self.name.as_str(), tname.as_str()])?
                 .inc(1.0);
         }
         Ok(())

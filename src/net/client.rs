@@ -45,28 +45,9 @@ pub struct PoolConfig {
     pub breaker: Option<(u32, Duration)>,
 }
 
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            limit: 100,
-            limit_per_host: 0,
-            timeout_total: Some(Duration::from_secs(300)),
-            timeout_connect: None,
-            timeout_read: None,
-            pool_timeout: None,
-            keepalive: Some(Duration::from_secs(15)),
-            deadline: None,
-            verify: true,
-            ca_pem: None,
-            proxy: None,
-            trust_env: true,
-            cookies: true,
-            max_redirects: 10,
-            default_headers: Vec::new(),
-            user_agent: format!("ferrotick/{}", env!("CARGO_PKG_VERSION")),
-            breaker: None,
-        }
-    }
+/// The User-Agent sent when the caller sets none.
+pub fn default_user_agent() -> String {
+    format!("ferrotick/{}", env!("CARGO_PKG_VERSION"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,22 +68,6 @@ pub struct RetryPolicy {
     pub retry_connect: bool,
     pub retry_timeout: bool,
     pub retry_non_idempotent: bool,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 0,
-            strategy: Strategy::Exponential,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-            jitter: true,
-            retry_on_status: vec![429, 500, 502, 503, 504],
-            retry_connect: true,
-            retry_timeout: true,
-            retry_non_idempotent: false,
-        }
-    }
 }
 
 impl RetryPolicy {
@@ -1009,10 +974,15 @@ mod tests {
     #[test]
     fn backoff_strategies() {
         let mut p = RetryPolicy {
+            max_retries: 3,
+            strategy: Strategy::Exponential,
             jitter: false,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(500),
-            ..RetryPolicy::default()
+            retry_on_status: vec![429, 500, 502, 503, 504],
+            retry_connect: true,
+            retry_timeout: true,
+            retry_non_idempotent: false,
         };
         assert_eq!(p.backoff(0), Duration::from_millis(100));
         assert_eq!(p.backoff(2), Duration::from_millis(400));

@@ -8,13 +8,10 @@ use pyo3::types::{PyDict, PyType};
 
 use super::breaker::{Admit, Breaker};
 use super::limiter::{SlidingWindow, Slot};
+use crate::args::{duration_arg, weight_arg};
 use crate::errors::{config_err, ErrorKind, FtError};
+use crate::runtime::blocking;
 use crate::runtime::bridge::{self, Converter, FerrotickFuture};
-use crate::runtime::{blocking, duration_arg};
-
-fn ft(py: Python<'_>, e: FtError) -> PyErr {
-    e.to_pyerr(py)
-}
 
 /// Gives a reservation back if its waiter is dropped before the slot.
 struct Reservation {
@@ -38,27 +35,18 @@ pub struct RateLimiter {
     pub(crate) inner: Arc<SlidingWindow>,
 }
 
-pub(crate) fn weight_arg(weight: i64) -> Result<u64, FtError> {
-    if weight < 1 {
-        return Err(FtError::config(format!(
-            "weight: must be at least 1, got {weight}"
-        )));
-    }
-    Ok(weight as u64)
-}
-
 #[pymethods]
 impl RateLimiter {
     #[new]
     #[pyo3(signature = (max_requests, time_window=1.0))]
-    fn new(py: Python<'_>, max_requests: i64, time_window: f64) -> PyResult<Self> {
+    fn new(max_requests: i64, time_window: f64) -> PyResult<Self> {
         if max_requests < 1 {
             return Err(config_err(format!(
                 "max_requests: must be at least 1, got {max_requests}"
             )));
         }
-        let window = duration_arg("time_window", time_window).map_err(|e| ft(py, e))?;
-        let inner = SlidingWindow::new(max_requests as u64, window).map_err(|e| ft(py, e))?;
+        let window = duration_arg("time_window", time_window)?;
+        let inner = SlidingWindow::new(max_requests as u64, window)?;
         Ok(RateLimiter {
             inner: Arc::new(inner),
         })
@@ -67,8 +55,8 @@ impl RateLimiter {
     /// Waits until `weight` fits in the window; done at once when it does.
     #[pyo3(signature = (weight=1))]
     fn acquire<'py>(&self, py: Python<'py>, weight: i64) -> PyResult<Bound<'py, FerrotickFuture>> {
-        let w = weight_arg(weight).map_err(|e| ft(py, e))?;
-        match self.inner.reserve(w).map_err(|e| ft(py, e))? {
+        let w = weight_arg(weight)?;
+        match self.inner.reserve(w)? {
             Slot::Now => bridge::ready(py, py.None()),
             Slot::At(at, id) => {
                 let guard = Reservation {
@@ -89,17 +77,17 @@ impl RateLimiter {
 
     /// Takes `weight` if it fits now; never waits.
     #[pyo3(signature = (weight=1))]
-    fn try_acquire(&self, py: Python<'_>, weight: i64) -> PyResult<bool> {
-        let w = weight_arg(weight).map_err(|e| ft(py, e))?;
-        self.inner.try_acquire(w).map_err(|e| ft(py, e))
+    fn try_acquire(&self, weight: i64) -> PyResult<bool> {
+        let w = weight_arg(weight)?;
+        Ok(self.inner.try_acquire(w)?)
     }
 
     /// Blocking twin of `acquire` (GIL released while waiting).
     #[pyo3(signature = (weight=1))]
     fn acquire_sync(&self, py: Python<'_>, weight: i64) -> PyResult<()> {
         blocking::ensure_no_running_loop(py, "RateLimiter.acquire_sync()")?;
-        let w = weight_arg(weight).map_err(|e| ft(py, e))?;
-        match self.inner.reserve(w).map_err(|e| ft(py, e))? {
+        let w = weight_arg(weight)?;
+        match self.inner.reserve(w)? {
             Slot::Now => Ok(()),
             Slot::At(at, id) => {
                 let guard = Reservation {
@@ -260,7 +248,7 @@ impl CircuitBreakerCore {
                 "failure_threshold: must be at least 1, got {failure_threshold}"
             )));
         }
-        let recovery = duration_arg("recovery_timeout", recovery_timeout).map_err(|e| ft(py, e))?;
+        let recovery = duration_arg("recovery_timeout", recovery_timeout)?;
         let expected = match expected_exception {
             Some(e) => {
                 // must be an exception class or a tuple of them
@@ -303,7 +291,7 @@ impl CircuitBreakerCore {
                     format!("circuit is open; retry after {retry_after:.3}s"),
                 );
                 e.retry_after = Some(retry_after);
-                Err(ft(py, e))
+                Err(e.to_pyerr(py))
             }
         }
     }

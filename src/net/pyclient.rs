@@ -3,32 +3,22 @@
 //! case-insensitive headers) is in `ferrotick.http`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use super::client::default_user_agent;
 use super::client::{
     self, Body, Client, PoolConfig, RequestSpec, RetryPolicy, Strategy, Streaming, Timeouts,
 };
-use super::py::{weight_arg, RateLimiter};
+use super::py::RateLimiter;
 use super::pyjson;
+use crate::args::{duration_arg, opt_duration_arg, weight_arg};
 use crate::errors::{config_err, ErrorKind, FtError};
 use crate::monitor::py::PyMetric;
+use crate::runtime::blocking;
 use crate::runtime::bridge::{self, Converter, FerrotickFuture};
-use crate::runtime::{blocking, duration_arg};
-
-fn ft(py: Python<'_>, e: FtError) -> PyErr {
-    e.to_pyerr(py)
-}
-
-fn opt_secs(py: Python<'_>, name: &str, v: Option<f64>) -> PyResult<Option<Duration>> {
-    match v {
-        None => Ok(None),
-        Some(s) => duration_arg(name, s).map(Some).map_err(|e| ft(py, e)),
-    }
-}
 
 /// How a request is retried (built from `ferrotick.RetryConfig`).
 #[pyclass(module = "ferrotick._core", name = "RetryPolicy", frozen)]
@@ -40,10 +30,9 @@ pub struct PyRetryPolicy {
 #[pymethods]
 impl PyRetryPolicy {
     #[new]
-    #[pyo3(signature = (max_retries=3, strategy="exponential", base_delay=1.0, max_delay=30.0, jitter=true, retry_on_status=vec![429, 500, 502, 503, 504], retry_connect=true, retry_timeout=true, retry_non_idempotent=false))]
+    #[pyo3(signature = (*, max_retries, strategy, base_delay, max_delay, jitter, retry_on_status, retry_connect, retry_timeout, retry_non_idempotent))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        py: Python<'_>,
         max_retries: i64,
         strategy: &str,
         base_delay: f64,
@@ -73,8 +62,8 @@ impl PyRetryPolicy {
             inner: RetryPolicy {
                 max_retries: max_retries as u32,
                 strategy,
-                base_delay: duration_arg("base_delay", base_delay).map_err(|e| ft(py, e))?,
-                max_delay: duration_arg("max_delay", max_delay).map_err(|e| ft(py, e))?,
+                base_delay: duration_arg("base_delay", base_delay)?,
+                max_delay: duration_arg("max_delay", max_delay)?,
                 jitter,
                 retry_on_status,
                 retry_connect,
@@ -240,7 +229,6 @@ impl PyResponse {
 
 #[allow(clippy::too_many_arguments)]
 fn build_spec(
-    py: Python<'_>,
     method: &str,
     url: &str,
     headers: Vec<(String, String)>,
@@ -276,9 +264,9 @@ fn build_spec(
     let (total, connect, read) = timeouts;
     let t = if total.is_some() || connect.is_some() || read.is_some() {
         Some(Timeouts {
-            total: opt_secs(py, "timeout", total)?,
-            connect: opt_secs(py, "timeout.connect", connect)?,
-            read: opt_secs(py, "timeout.read", read)?,
+            total: opt_duration_arg("timeout", total)?,
+            connect: opt_duration_arg("timeout.connect", connect)?,
+            read: opt_duration_arg("timeout.read", read)?,
         })
     } else {
         None
@@ -297,10 +285,9 @@ fn build_spec(
 #[pymethods]
 impl HttpClient {
     #[new]
-    #[pyo3(signature = (*, limit=100, limit_per_host=0, timeout_total=Some(300.0), timeout_connect=None, timeout_read=None, pool_timeout=None, keepalive=Some(15.0), deadline=None, verify=true, ca_pem=None, proxy=None, trust_env=true, cookies=true, max_redirects=10, headers=Vec::new(), user_agent=None, breaker_threshold=None, breaker_recovery=30.0))]
+    #[pyo3(signature = (*, limit, limit_per_host, timeout_total, timeout_connect, timeout_read, pool_timeout, keepalive, deadline, verify, ca_pem, proxy, trust_env, cookies, max_redirects, headers, user_agent, breaker_threshold, breaker_recovery))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        py: Python<'_>,
         limit: usize,
         limit_per_host: usize,
         timeout_total: Option<f64>,
@@ -323,12 +310,12 @@ impl HttpClient {
         let mut cfg = PoolConfig {
             limit,
             limit_per_host,
-            timeout_total: opt_secs(py, "timeout_total", timeout_total)?,
-            timeout_connect: opt_secs(py, "timeout_connect", timeout_connect)?,
-            timeout_read: opt_secs(py, "timeout_read", timeout_read)?,
-            pool_timeout: opt_secs(py, "pool_timeout", pool_timeout)?,
-            keepalive: opt_secs(py, "keepalive_timeout", keepalive)?,
-            deadline: opt_secs(py, "deadline", deadline)?,
+            timeout_total: opt_duration_arg("timeout_total", timeout_total)?,
+            timeout_connect: opt_duration_arg("timeout_connect", timeout_connect)?,
+            timeout_read: opt_duration_arg("timeout_read", timeout_read)?,
+            pool_timeout: opt_duration_arg("pool_timeout", pool_timeout)?,
+            keepalive: opt_duration_arg("keepalive_timeout", keepalive)?,
+            deadline: opt_duration_arg("deadline", deadline)?,
             verify,
             ca_pem,
             proxy,
@@ -336,24 +323,19 @@ impl HttpClient {
             cookies,
             max_redirects,
             default_headers: headers,
-            ..PoolConfig::default()
+            user_agent: user_agent.unwrap_or_else(default_user_agent),
+            breaker: None,
         };
-        if let Some(ua) = user_agent {
-            cfg.user_agent = ua;
-        }
         if let Some(n) = breaker_threshold {
             if n == 0 {
                 return Err(config_err("breaker_threshold: must be at least 1"));
             }
-            cfg.breaker = Some((
-                n,
-                duration_arg("breaker_recovery", breaker_recovery).map_err(|e| ft(py, e))?,
-            ));
+            cfg.breaker = Some((n, duration_arg("breaker_recovery", breaker_recovery)?));
         }
         // the client's pool lives on the runtime: start it now
-        let handle = crate::runtime::handle().map_err(|e| ft(py, e))?;
+        let handle = crate::runtime::handle()?;
         let _enter = handle.enter();
-        let client = Client::new(cfg).map_err(|e| ft(py, e))?;
+        let client = Client::new(cfg)?;
         Ok(HttpClient {
             inner: std::mem::ManuallyDrop::new(Arc::new(client)),
             generation: crate::runtime::fork_generation(),
@@ -378,7 +360,6 @@ impl HttpClient {
     ) -> PyResult<Bound<'py, FerrotickFuture>> {
         self.check_fork(py)?;
         let spec = build_spec(
-            py,
             method,
             url,
             headers,
@@ -396,24 +377,8 @@ impl HttpClient {
 
     /// Checks method, URL and headers without sending anything.
     #[pyo3(signature = (method, url, headers=Vec::new()))]
-    fn validate(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        url: &str,
-        headers: Vec<(String, String)>,
-    ) -> PyResult<()> {
-        build_spec(
-            py,
-            method,
-            url,
-            headers,
-            None,
-            (None, None, None),
-            None,
-            false,
-        )
-        .map(|_| ())
+    fn validate(&self, method: &str, url: &str, headers: Vec<(String, String)>) -> PyResult<()> {
+        build_spec(method, url, headers, None, (None, None, None), None, false).map(|_| ())
     }
 
     /// Blocking twin of `request` (GIL released while waiting).
@@ -433,7 +398,6 @@ impl HttpClient {
     ) -> PyResult<PyResponse> {
         self.check_fork(py)?;
         let spec = build_spec(
-            py,
             method,
             url,
             headers,
@@ -508,7 +472,6 @@ impl HttpClient {
     #[pyo3(signature = (limiter, host=None, route=None, methods=None, weight=1))]
     fn add_limit(
         &self,
-        py: Python<'_>,
         limiter: &Bound<'_, RateLimiter>,
         host: Option<String>,
         route: Option<String>,
@@ -516,7 +479,7 @@ impl HttpClient {
         weight: i64,
     ) -> PyResult<()> {
         let inner = limiter.get().inner.clone();
-        let w = weight_arg(weight).map_err(|e| ft(py, e))?;
+        let w = weight_arg(weight)?;
         if w > inner.max() {
             return Err(config_err(format!(
                 "weight: {w} exceeds the limiter's max_requests ({}); it could never be granted",
@@ -603,13 +566,11 @@ impl HttpClient {
 impl HttpClient {
     fn check_fork(&self, py: Python<'_>) -> PyResult<()> {
         if self.generation != crate::runtime::fork_generation() {
-            return Err(ft(
-                py,
-                FtError::new(
-                    ErrorKind::Http,
-                    "this client was created before os.fork(); create a new one in the child (get_http_client() does)",
-                ),
-            ));
+            return Err(FtError::new(
+                ErrorKind::Http,
+                "this client was created before os.fork(); create a new one in the child (get_http_client() does)",
+            )
+            .to_pyerr(py));
         }
         Ok(())
     }

@@ -313,20 +313,6 @@ pub fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Converts seconds given by a user into a Duration, naming the argument on
-/// error. Values above ten years are clamped (a timer that far away is the
-/// same as never for a running process).
-pub fn duration_arg(name: &str, seconds: f64) -> FtResult<Duration> {
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(FtError::config(format!(
-            "{name} must be a finite number of seconds >= 0, got {seconds}"
-        )));
-    }
-    let capped = seconds.min(10.0 * 365.0 * 86_400.0);
-    Duration::try_from_secs_f64(capped)
-        .map_err(|_| FtError::config(format!("{name} is out of range: {seconds}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

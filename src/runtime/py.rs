@@ -5,52 +5,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::bridge::{self, Converter, FerrotickFuture};
-use super::{blocking, duration_arg, logging};
+use super::{blocking, logging};
+use crate::args::{duration_arg, float_arg, opt_int_arg};
 use crate::errors::FtError;
-
-fn to_py(py: Python<'_>, e: FtError) -> PyErr {
-    e.to_pyerr(py)
-}
-
-/// A real number argument; a TypeError naming `name` otherwise.
-pub fn float_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if v.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "{name}: expected a number of seconds, got bool"
-        )));
-    }
-    v.extract::<f64>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "{name}: expected a number, got {}",
-            v.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        ))
-    })
-}
-
-/// An integer argument (None allowed); a TypeError naming `name` otherwise.
-pub fn opt_int_arg(name: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
-    match v {
-        None => Ok(None),
-        Some(v) if v.is_none() => Ok(None),
-        Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => {
-            Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "{name}: expected an integer, got bool"
-            )))
-        }
-        Some(v) => v.extract::<i64>().map(Some).map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "{name}: expected an integer, got {}",
-                v.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        }),
-    }
-}
 
 fn threads_arg(name: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
     match opt_int_arg(name, v)? {
@@ -118,9 +75,8 @@ pub fn configure<'py>(
             c.shutdown_timeout_ms = Some(d.as_millis().min(60_000) as u64);
         }
         Ok(())
-    })
-    .map_err(|e| to_py(py, e))?;
-    let cfg = cfg.with_env().map_err(|e| to_py(py, e))?;
+    })?;
+    let cfg = cfg.with_env()?;
     config_dict(py, &cfg, false)
 }
 
@@ -171,7 +127,7 @@ pub fn sleep<'py>(
     py: Python<'py>,
     seconds: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, FerrotickFuture>> {
-    let d = duration_arg("seconds", float_arg("seconds", seconds)?).map_err(|e| to_py(py, e))?;
+    let d = duration_arg("seconds", float_arg("seconds", seconds)?)?;
     if d.is_zero() {
         return bridge::yield_once(py);
     }
@@ -194,7 +150,7 @@ pub fn echo<'py>(
         Some(d) => float_arg("delay", d)?,
         None => 0.0,
     };
-    let d = duration_arg("delay", delay).map_err(|e| to_py(py, e))?;
+    let d = duration_arg("delay", delay)?;
     if d.is_zero() {
         return bridge::ready(py, value);
     }
@@ -207,7 +163,7 @@ pub fn echo<'py>(
 /// Blocking twin of `sleep` (GIL released while waiting).
 #[pyfunction]
 pub fn sleep_sync(py: Python<'_>, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
-    let d = duration_arg("seconds", float_arg("seconds", seconds)?).map_err(|e| to_py(py, e))?;
+    let d = duration_arg("seconds", float_arg("seconds", seconds)?)?;
     blocking::block_on(py, "sleep_sync()", async move {
         tokio::time::sleep(d).await;
         Ok(())
@@ -226,7 +182,7 @@ pub fn echo_sync(
         Some(d) => float_arg("delay", d)?,
         None => 0.0,
     };
-    let d = duration_arg("delay", delay).map_err(|e| to_py(py, e))?;
+    let d = duration_arg("delay", delay)?;
     blocking::block_on(py, "echo_sync()", async move {
         tokio::time::sleep(d).await;
         Ok(value)
@@ -243,24 +199,9 @@ pub fn _raise_after<'py>(
     message: String,
     delay: f64,
 ) -> PyResult<Bound<'py, FerrotickFuture>> {
-    use crate::errors::ErrorKind as K;
-    let kind = match kind {
-        "FerrotickError" => K::Ferrotick,
-        "ConfigError" => K::Config,
-        "HTTPError" => K::Http,
-        "ConnectError" => K::Connect,
-        "RequestTimeout" => K::RequestTimeout,
-        "HTTPStatusError" => K::HttpStatus,
-        "RateLimitExceeded" => K::RateLimitExceeded,
-        "CircuitOpenError" => K::CircuitOpen,
-        "ExchangeError" => K::Exchange,
-        other => {
-            return Err(crate::errors::config_err(format!(
-                "kind: unknown error kind {other:?}"
-            )));
-        }
-    };
-    let d = duration_arg("delay", delay).map_err(|e| to_py(py, e))?;
+    let kind = crate::errors::ErrorKind::from_class_name(kind)
+        .ok_or_else(|| crate::errors::config_err(format!("kind: unknown error kind {kind:?}")))?;
+    let d = duration_arg("delay", delay)?;
     let mut err = FtError::new(kind, message);
     err.retry_after = Some(1.5);
     err.status = Some(503);

@@ -11,8 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use crate::errors::{FtError, FtResult};
 
 /// An entry's place in the queue: run time, then queueing order.
 #[derive(Clone, Copy, Debug)]
@@ -46,99 +45,87 @@ impl Ord for Key {
     }
 }
 
-struct Entry {
+struct Entry<T> {
     key: Key,
     version: i64,
-    job: Py<PyAny>,
+    item: T,
 }
 
-impl PartialEq for Entry {
+impl<T> PartialEq for Entry<T> {
     fn eq(&self, other: &Self) -> bool {
         self.key == other.key
     }
 }
 
-impl Eq for Entry {}
+impl<T> Eq for Entry<T> {}
 
-impl PartialOrd for Entry {
+impl<T> PartialOrd for Entry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Entry {
+impl<T> Ord for Entry<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key.cmp(&other.key)
     }
 }
 
-/// Jobs by next run time (the scheduler's heap).
-#[pyclass(module = "ferrotick._core", name = "RunQueue")]
-pub struct RunQueue {
-    heap: BinaryHeap<Entry>,
+/// Items (the scheduler's jobs) by next run time, each with the version it
+/// was queued at.
+pub struct RunQueue<T> {
+    heap: BinaryHeap<Entry<T>>,
     seq: u64,
 }
 
-fn check_time(name: &str, t: f64) -> PyResult<()> {
-    if t.is_finite() {
-        Ok(())
-    } else {
-        Err(crate::errors::config_err(format!(
-            "{name}: expected a finite unix time, got {t}"
-        )))
-    }
-}
-
-#[pymethods]
-impl RunQueue {
-    #[new]
-    fn new() -> Self {
+impl<T> Default for RunQueue<T> {
+    fn default() -> Self {
         RunQueue {
             heap: BinaryHeap::new(),
             seq: 0,
         }
     }
+}
 
-    /// Queues `job` (at `version`) to run at unix time `t`.
-    fn push(&mut self, t: f64, version: i64, job: Py<PyAny>) -> PyResult<()> {
-        check_time("t", t)?;
+impl<T> RunQueue<T> {
+    /// Queues `item` (at `version`) to run at unix time `t`.
+    pub fn push(&mut self, t: f64, version: i64, item: T) -> FtResult<()> {
+        if !t.is_finite() {
+            return Err(FtError::config(format!(
+                "t: expected a finite unix time, got {t}"
+            )));
+        }
         self.seq += 1;
         self.heap.push(Entry {
             key: Key { t, seq: self.seq },
             version,
-            job,
+            item,
         });
         Ok(())
     }
 
-    /// Removes and returns every entry due at `now` (run time <= now), in run
-    /// time order then queueing order, as a list of (version, job).
-    fn pop_due<'py>(&mut self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
+    /// Removes every entry due at `now` (run time <= now) and hands each to
+    /// `f` as (version, item), in run time order then queueing order.
+    pub fn pop_due<E>(
+        &mut self,
+        now: f64,
+        mut f: impl FnMut(i64, T) -> Result<(), E>,
+    ) -> Result<(), E> {
         while self.heap.peek().is_some_and(|e| e.key.t <= now) {
             if let Some(e) = self.heap.pop() {
-                let item = PyTuple::new(
-                    py,
-                    [
-                        e.version.into_pyobject(py)?.into_any(),
-                        e.job.into_bound(py),
-                    ],
-                )?;
-                out.append(item)?;
+                f(e.version, e.item)?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// The earliest entry as (run time, version, job), or None.
-    fn peek<'py>(&self, py: Python<'py>) -> Option<(f64, i64, Py<PyAny>)> {
-        self.heap
-            .peek()
-            .map(|e| (e.key.t, e.version, e.job.clone_ref(py)))
+    /// The earliest entry as (run time, version, item).
+    pub fn peek(&self) -> Option<(f64, i64, &T)> {
+        self.heap.peek().map(|e| (e.key.t, e.version, &e.item))
     }
 
-    /// Removes the earliest entry (a stale one, found by `peek`).
-    fn pop(&mut self) {
+    /// Removes the earliest entry.
+    pub fn pop(&mut self) {
         self.heap.pop();
     }
 
@@ -147,7 +134,7 @@ impl RunQueue {
     /// one wake-up serves them all, none is run early and none more than
     /// `slack` late; a run time with no other in its window is woken for
     /// exactly. None when the queue is empty.
-    fn batch_end(&self, slack: f64) -> Option<f64> {
+    pub fn batch_end(&self, slack: f64) -> Option<f64> {
         let items = self.heap.as_slice();
         let first = items.first()?.key.t;
         if slack.is_nan() || slack <= 0.0 {
@@ -184,7 +171,7 @@ impl RunQueue {
 
     /// How many entries run at or before `t`, counting at most `cap` (the
     /// entries at or before `t` form a subtree at the root: O(cap)).
-    fn count_until(&self, t: f64, cap: usize) -> usize {
+    pub fn count_until(&self, t: f64, cap: usize) -> usize {
         let items = self.heap.as_slice();
         let mut stack = vec![0usize];
         let mut seen = 0;
@@ -201,29 +188,21 @@ impl RunQueue {
         seen
     }
 
-    fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.heap.clear();
     }
 
-    fn __len__(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.heap.len()
     }
 
-    fn __bool__(&self) -> bool {
-        !self.heap.is_empty()
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
     }
 
-    // jobs refer back to their scheduler, which holds this queue: let
-    // Python's collector see the jobs held here
-    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        for e in self.heap.iter() {
-            visit.call(&e.job)?;
-        }
-        Ok(())
-    }
-
-    fn __clear__(&mut self) {
-        self.heap.clear();
+    /// Every queued item, in no particular order.
+    pub fn items(&self) -> impl Iterator<Item = &T> {
+        self.heap.iter().map(|e| &e.item)
     }
 }
 
@@ -245,5 +224,26 @@ mod tests {
             order,
             vec![(0.5, 4), (1.0, 1), (1.0, 3), (2.0, 2), (3.0, 0)]
         );
+    }
+
+    #[test]
+    fn due_entries_and_batch_windows() {
+        let mut q = RunQueue::default();
+        for (t, v) in [(5.0, 1), (1.0, 2), (1.2, 3), (9.0, 4)] {
+            q.push(t, v, t as i64).unwrap();
+        }
+        assert!(q.push(f64::NAN, 0, 0).is_err());
+        assert_eq!(q.batch_end(0.5), Some(1.2));
+        assert_eq!(q.batch_end(0.0), Some(1.0));
+        assert_eq!(q.count_until(5.0, 100), 3);
+        let mut got = Vec::new();
+        q.pop_due(2.0, |v, _| {
+            got.push(v);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(got, vec![2, 3]);
+        assert_eq!(q.peek().map(|e| e.1), Some(1));
+        assert_eq!(q.len(), 2);
     }
 }

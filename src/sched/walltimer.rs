@@ -11,13 +11,11 @@
 //! -s`) wake the loop too, so due times are re-evaluated instead of slept
 //! through; an instant passed during a suspend fires on resume.
 
-use pyo3::prelude::*;
-
-use crate::errors::config_err;
+use std::io;
 
 /// `timerfd` for the scheduler's loop: `fileno()` goes to `add_reader`,
-/// `arm(t)` sets the instant, `consume()` acknowledges a wake-up.
-#[pyclass(module = "ferrotick._core", name = "WallTimer")]
+/// `arm(t)` sets the instant, `consume()` acknowledges a wake-up. The
+/// caller checks that the timer is open and the instant finite.
 pub struct WallTimer {
     fd: i32,
 }
@@ -34,10 +32,8 @@ fn timespec(unix_seconds: f64) -> libc::timespec {
     }
 }
 
-#[pymethods]
 impl WallTimer {
-    #[new]
-    fn new() -> PyResult<Self> {
+    pub fn new() -> io::Result<Self> {
         #[cfg(target_os = "linux")]
         {
             // SAFETY: timerfd_create takes two integer flags and returns a
@@ -46,33 +42,26 @@ impl WallTimer {
                 libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
             };
             if fd < 0 {
-                return Err(std::io::Error::last_os_error().into());
+                return Err(io::Error::last_os_error());
             }
             Ok(WallTimer { fd })
         }
         #[cfg(not(target_os = "linux"))]
         {
-            Err(pyo3::exceptions::PyNotImplementedError::new_err(
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
                 "WallTimer needs Linux's timerfd",
             ))
         }
     }
 
-    fn fileno(&self) -> i32 {
+    pub fn fileno(&self) -> i32 {
         self.fd
     }
 
     /// Fires at `unix_seconds` (wall clock); an instant already past fires
     /// at once. Replaces any earlier instant.
-    fn arm(&self, unix_seconds: f64) -> PyResult<()> {
-        if !unix_seconds.is_finite() {
-            return Err(config_err(format!(
-                "unix_seconds: must be a finite time, got {unix_seconds}"
-            )));
-        }
-        if self.fd < 0 {
-            return Err(config_err("the timer is closed"));
-        }
+    pub fn arm(&self, unix_seconds: f64) -> io::Result<()> {
         #[cfg(target_os = "linux")]
         {
             let mut value = timespec(unix_seconds);
@@ -97,14 +86,14 @@ impl WallTimer {
                 )
             };
             if rc < 0 {
-                return Err(std::io::Error::last_os_error().into());
+                return Err(io::Error::last_os_error());
             }
         }
         Ok(())
     }
 
     /// Stops a pending instant.
-    fn disarm(&self) -> PyResult<()> {
+    pub fn disarm(&self) -> io::Result<()> {
         #[cfg(target_os = "linux")]
         if self.fd >= 0 {
             let zero = libc::timespec {
@@ -118,7 +107,7 @@ impl WallTimer {
             // SAFETY: as in `arm`; an all-zero value disarms.
             let rc = unsafe { libc::timerfd_settime(self.fd, 0, &spec, std::ptr::null_mut()) };
             if rc < 0 {
-                return Err(std::io::Error::last_os_error().into());
+                return Err(io::Error::last_os_error());
             }
         }
         Ok(())
@@ -126,7 +115,7 @@ impl WallTimer {
 
     /// Acknowledges a wake-up: True when the instant passed or the wall
     /// clock was set (re-evaluate), False when nothing happened (spurious).
-    fn consume(&self) -> bool {
+    pub fn consume(&self) -> bool {
         #[cfg(target_os = "linux")]
         if self.fd >= 0 {
             let mut buf = [0u8; 8];
@@ -136,12 +125,12 @@ impl WallTimer {
             if n == 8 {
                 return true;
             }
-            return std::io::Error::last_os_error().raw_os_error() == Some(libc::ECANCELED);
+            return io::Error::last_os_error().raw_os_error() == Some(libc::ECANCELED);
         }
         false
     }
 
-    fn close(&mut self) {
+    pub fn close(&mut self) {
         if self.fd >= 0 {
             // SAFETY: closes our own descriptor once; -1 marks it closed.
             unsafe { libc::close(self.fd) };
@@ -149,8 +138,7 @@ impl WallTimer {
         }
     }
 
-    #[getter]
-    fn closed(&self) -> bool {
+    pub fn closed(&self) -> bool {
         self.fd < 0
     }
 }

@@ -1,9 +1,12 @@
 //! Running a state machine over whole arrays, and the compute (rayon) pool.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use rayon::prelude::*;
 
+use super::cols::{has_fma, Cols, OutRows};
 use super::kernels::{
     Bar, BbandsG, Kernel, MacdEma, PoG, ScalarK, StochG, I_C, I_H, I_L, I_O, I_V,
 };
@@ -11,99 +14,8 @@ use super::ma::{Ma, Sma};
 use super::registry::AnyK;
 use crate::errors::{FtError, FtResult};
 
-/// The input columns of one series. Columns an indicator does not read
-/// alias one it does, so that every slice is valid for `n` bars.
-#[derive(Clone, Copy)]
-pub struct Cols<'a> {
-    pub o: &'a [f64],
-    pub h: &'a [f64],
-    pub l: &'a [f64],
-    pub c: &'a [f64],
-    pub v: &'a [f64],
-    pub n: usize,
-}
-
-impl<'a> Cols<'a> {
-    /// Builds the columns from (bit, slice) pairs; all slices have length `n`.
-    pub fn new(cols: &[(u8, &'a [f64])]) -> Self {
-        let first: &'a [f64] = cols.first().map(|c| c.1).unwrap_or(&[]);
-        let pick = |bit: u8| -> &'a [f64] {
-            cols.iter()
-                .find(|(b, _)| *b & bit != 0)
-                .map(|c| c.1)
-                .unwrap_or(first)
-        };
-        Cols {
-            o: pick(I_O),
-            h: pick(I_H),
-            l: pick(I_L),
-            c: pick(I_C),
-            v: pick(I_V),
-            n: first.len(),
-        }
-    }
-
-    /// The bars from `begin` to `n` (every column is at least `n` long).
-    #[inline(always)]
-    pub fn range(&self, begin: usize, n: usize) -> Cols<'a> {
-        Cols {
-            o: &self.o[begin..n],
-            h: &self.h[begin..n],
-            l: &self.l[begin..n],
-            c: &self.c[begin..n],
-            v: &self.v[begin..n],
-            n: n - begin,
-        }
-    }
-
-    #[inline(always)]
-    fn bar(&self, i: usize) -> Bar {
-        Bar {
-            o: self.o[i],
-            h: self.h[i],
-            l: self.l[i],
-            c: self.c[i],
-            v: self.v[i],
-        }
-    }
-
-    #[inline(always)]
-    fn has_nan(&self, i: usize, mask: u8) -> bool {
-        (mask & I_O != 0 && self.o[i].is_nan())
-            || (mask & I_H != 0 && self.h[i].is_nan())
-            || (mask & I_L != 0 && self.l[i].is_nan())
-            || (mask & I_C != 0 && self.c[i].is_nan())
-            || (mask & I_V != 0 && self.v[i].is_nan())
-    }
-}
-
-/// Bars checked between two looks at the cancellation flag.
-pub const CHUNK: usize = 1 << 16;
 /// Bars per NaN check (fits the L2 cache with five inputs).
 const CHUNK_SCAN: usize = 1 << 14;
-
-/// Output rows of one series: `nout` slices of length `n`.
-pub struct OutRows<'a> {
-    pub rows: Vec<&'a mut [f64]>,
-}
-
-impl OutRows<'_> {
-    #[inline(always)]
-    fn put(&mut self, i: usize, r: Option<[f64; 4]>) {
-        match r {
-            Some(v) => {
-                for (j, row) in self.rows.iter_mut().enumerate() {
-                    row[i] = v[j];
-                }
-            }
-            None => {
-                for row in self.rows.iter_mut() {
-                    row[i] = f64::NAN;
-                }
-            }
-        }
-    }
-}
 
 fn column_has_nan(c: &[f64]) -> bool {
     // A fold (not `any`) so that it vectorises.
@@ -194,25 +106,6 @@ fn clean_span<K: Kernel>(k: &mut K, c: &Cols<'_>, out: &mut OutRows<'_>, i: usiz
             };
             out.put(j, k.next(&b));
         }
-    }
-}
-
-/// True when the CPU has fused multiply-add instructions and AVX2: the loops
-/// are then compiled with them (the kernels use `mul_add`, which is exactly
-/// rounded either way, and AVX2 only widens vectorised element-wise loops,
-/// whose IEEE operations round the same; results do not depend on this).
-pub fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *FMA.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("fma")
-                && std::arch::is_x86_feature_detected!("avx2")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        true
     }
 }
 
@@ -560,4 +453,113 @@ pub fn pool_threads() -> usize {
         .as_ref()
         .map(|p| p.pool.current_num_threads())
         .unwrap_or(0)
+}
+// ---------------------------------------------------------------------------
+// Batch plans: many indicators over many series on the compute pool
+// ---------------------------------------------------------------------------
+
+/// Owned copy of one series' inputs (async calls copy their inputs, so the
+/// caller may change its arrays while the work runs).
+pub(crate) struct OwnedSeries {
+    pub(crate) cols: Vec<(u8, Vec<f64>)>,
+    pub(crate) n: usize,
+}
+
+impl OwnedSeries {
+    pub(crate) fn cols(&self) -> Cols<'_> {
+        let v: Vec<(u8, &[f64])> = self.cols.iter().map(|(b, c)| (*b, c.as_slice())).collect();
+        let mut c = Cols::new(&v);
+        c.n = self.n;
+        c
+    }
+}
+
+/// Raw pointer to an output buffer shared by the pool's threads; each task
+/// writes a disjoint row.
+#[derive(Clone, Copy)]
+pub(crate) struct RowPtr(pub(crate) *mut f64);
+// SAFETY: tasks write disjoint rows (one task per (indicator, series) pair,
+// each row belongs to exactly one pair) and the buffers outlive the
+// parallel loop, which joins before they are read.
+unsafe impl Send for RowPtr {}
+// SAFETY: as for Send: no two threads touch the same row.
+unsafe impl Sync for RowPtr {}
+
+pub(crate) struct BatchPlan {
+    pub(crate) kernels: Vec<(AnyK, u8, usize)>,
+    pub(crate) series: Vec<OwnedOrBorrowed>,
+}
+
+pub(crate) enum OwnedOrBorrowed {
+    Owned(OwnedSeries),
+    Borrowed(Vec<(u8, usize, usize)>), // (bit, ptr, len) of arrays kept alive by the caller
+}
+
+impl OwnedOrBorrowed {
+    pub(crate) fn n(&self) -> usize {
+        match self {
+            OwnedOrBorrowed::Owned(s) => s.n,
+            OwnedOrBorrowed::Borrowed(v) => v.first().map(|c| c.2).unwrap_or(0),
+        }
+    }
+}
+
+/// Runs every (indicator, series) pair; `outs[i][o]` is one buffer of
+/// `nseries * stride` values (row-major) per indicator output.
+pub(crate) fn run_plan(
+    plan: &mut BatchPlan,
+    outs: &[Vec<RowPtr>],
+    offsets: &[usize],
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> bool {
+    let nser = plan.series.len();
+    let stop = AtomicBool::new(false);
+    let kernels = &plan.kernels;
+    let series = &plan.series;
+    (0..kernels.len() * nser).into_par_iter().for_each(|task| {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if cancel() {
+            stop.store(true, Ordering::Relaxed);
+            return;
+        }
+        let (ki, si) = (task / nser, task % nser);
+        let (proto, mask, nout) = &kernels[ki];
+        let mut k = proto.clone();
+        let s = &series[si];
+        let n = s.n();
+        let mut rows: Vec<&mut [f64]> = Vec::with_capacity(*nout);
+        for ptr in outs[ki].iter().take(*nout) {
+            let base = ptr.0;
+            // SAFETY: row `si` of output `o` of indicator `ki` is written by
+            // this task only; offsets[si] + n is within the buffer.
+            rows.push(unsafe { std::slice::from_raw_parts_mut(base.add(offsets[si]), n) });
+        }
+        let mut out = OutRows { rows };
+        let ok = match s {
+            OwnedOrBorrowed::Owned(o) => {
+                let c = o.cols();
+                run_fresh(&mut k, *mask, &c, &mut out, cancel)
+            }
+            OwnedOrBorrowed::Borrowed(v) => {
+                let sl: Vec<(u8, &[f64])> = v
+                    .iter()
+                    .map(|(b, p, len)| {
+                        // SAFETY: the caller keeps the arrays alive (and
+                        // borrowed read-only) until the loop has joined.
+                        (*b, unsafe {
+                            std::slice::from_raw_parts(*p as *const f64, *len)
+                        })
+                    })
+                    .collect();
+                let c = Cols::new(&sl);
+                run_fresh(&mut k, *mask, &c, &mut out, cancel)
+            }
+        };
+        if !ok {
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    !stop.load(Ordering::Relaxed)
 }

@@ -7,7 +7,7 @@
 
 #![allow(clippy::needless_range_loop)] // index arithmetic mirrors the state machines
 
-use super::batch::Cols;
+use super::cols::{has_fma, Cols};
 use super::kernels::{wilder_step, Lag};
 use super::ma::{is_zero, is_zero_or_neg, Ma};
 use super::registry::AnyK;
@@ -670,7 +670,7 @@ fn rolling_extreme(x: &[f64], p: usize, max: bool, bad: &mut bool, out: &mut [f6
 /// and `rows` start at the first bar (no NaN anywhere in the used inputs).
 pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
     #[cfg(target_arch = "x86_64")]
-    if super::batch::has_fma() {
+    if has_fma() {
         // SAFETY: the CPU supports FMA and AVX2 (checked above).
         return unsafe { run_fma(k, cols, rows) };
     }
@@ -1012,7 +1012,7 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             let out = &mut rows[0][..n];
             let (h, l, c) = (&cols.h[..n], &cols.l[..n], &cols.c[..n]);
             #[cfg(target_arch = "x86_64")]
-            if n >= STREAM_MIN && super::batch::has_fma() {
+            if n >= STREAM_MIN && has_fma() {
                 // SAFETY: the CPU supports AVX2 (checked above).
                 *bad |= unsafe { typprice_stream(h, l, c, out) };
                 return true;
@@ -1237,7 +1237,7 @@ fn atr(c: &Cols<'_>, p: usize, mode: u8, bad: &mut bool, out: &mut [f64]) {
     let (hh, ll, cc) = (&c.h[..n], &c.l[..n], &c.c[..n]);
     if mode == 0 || p == 1 {
         #[cfg(target_arch = "x86_64")]
-        if n >= STREAM_MIN && super::batch::has_fma() {
+        if n >= STREAM_MIN && has_fma() {
             // SAFETY: the CPU supports AVX2 (checked above).
             nan |= unsafe { trange_stream(&hh[1..], &ll[1..], &cc[..n - 1], &mut out[1..n]) };
             *bad |= nan;
@@ -1341,7 +1341,7 @@ fn atr_smooth<const NATR: bool>(
     // oldest chain value first: chain k of a group of four is back[3 - k]
     let mut chains = [back[3], back[2], back[1], back[0]];
     #[cfg(target_arch = "x86_64")]
-    if super::batch::has_fma() {
+    if has_fma() {
         let len = (n - i) & !3;
         let mut prev = [0.0, u_back[2], u_back[1], u_back[0]];
         // SAFETY: the CPU supports FMA and AVX2 (checked above).
@@ -1791,7 +1791,7 @@ unsafe fn kama_pairs_fma(
 
 fn kama_pairs_fn() -> KamaPairs {
     #[cfg(target_arch = "x86_64")]
-    if super::batch::has_fma() {
+    if has_fma() {
         return kama_pairs_fma;
     }
     kama_pairs_plain

@@ -3,9 +3,10 @@
 //! pool, and O(1) streams.
 
 pub mod batch;
+pub mod buffers;
+pub mod cols;
 pub mod fast;
 pub mod kernels;
 pub mod ma;
-pub mod pool;
 pub mod py;
 pub mod registry;

@@ -1,15 +1,17 @@
 //! Python bindings of the indicator kernels: array functions, multi-symbol
 //! batches on the compute pool, awaitable variants and streams.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::ndarray::{ArrayView1, ArrayView2};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyTuple};
-use rayon::prelude::*;
 
-use super::batch::{self, Cols, OutRows};
+use super::batch::{self, run_plan, BatchPlan, OwnedOrBorrowed, OwnedSeries, RowPtr};
+use super::buffers;
+use super::cols::{Cols, OutRows};
 use super::kernels::{Bar, Out, I_C, I_H, I_L, I_O, I_V};
 use super::registry::{self, AnyK, Spec};
 use crate::errors::{ErrorKind, FtError};
@@ -49,6 +51,53 @@ fn bit(input: &str) -> u8 {
 
 fn build(spec: &Spec, params: &[f64]) -> PyResult<AnyK> {
     registry::build(spec, params).map_err(input_err)
+}
+
+/// Owns the buffer behind arrays handed to Python.
+#[pyclass(module = "ferrotick.ta", name = "_Buffer", frozen)]
+pub struct Buffer {
+    v: Mutex<Vec<f64>>,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        buffers::give(std::mem::take(self.v.get_mut()));
+    }
+}
+
+fn owner(py: Python<'_>, v: Vec<f64>) -> PyResult<(Bound<'_, Buffer>, *const f64)> {
+    let ptr = v.as_ptr();
+    let b = Bound::new(py, Buffer { v: Mutex::new(v) })?;
+    Ok((b, ptr))
+}
+
+/// A 1-D array over `v` (length `v.len()`).
+pub fn array1(py: Python<'_>, v: Vec<f64>) -> PyResult<Bound<'_, PyArray1<f64>>> {
+    let n = v.len();
+    let (b, ptr) = owner(py, v)?;
+    // SAFETY: `ptr` points to `n` initialised f64 owned by `b`'s buffer,
+    // which is never reallocated or touched until `b` is dropped; `b`
+    // becomes the array's base object, so it outlives the array.
+    unsafe {
+        let view = ArrayView1::from_shape_ptr(n, ptr);
+        Ok(PyArray1::borrow_from_array(&view, b.into_any()))
+    }
+}
+
+/// A C-contiguous 2-D array (rows x cols) over `v`.
+pub fn array2(
+    py: Python<'_>,
+    v: Vec<f64>,
+    rows: usize,
+    cols: usize,
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    assert_eq!(v.len(), rows * cols);
+    let (b, ptr) = owner(py, v)?;
+    // SAFETY: as in `array1`; rows * cols values are initialised.
+    unsafe {
+        let view = ArrayView2::from_shape_ptr((rows, cols), ptr);
+        Ok(PyArray2::borrow_from_array(&view, b.into_any()))
+    }
 }
 
 /// The function table for the Python layer.
@@ -205,9 +254,7 @@ fn run_arrays<'py>(
             .map_err(|_| input_err(format!("{}: {iname} must be contiguous", spec.name)))?;
         slices.push((bit(iname), s));
     }
-    let mut bufs: Vec<Vec<f64>> = (0..spec.outputs.len())
-        .map(|_| super::pool::take(n))
-        .collect();
+    let mut bufs: Vec<Vec<f64>> = (0..spec.outputs.len()).map(|_| buffers::take(n)).collect();
     let mask = registry::mask(spec);
     let mut work = || {
         guarded(spec.name, || {
@@ -223,24 +270,8 @@ fn run_arrays<'py>(
         py.detach(work)?;
     }
     bufs.into_iter()
-        .map(|b| super::pool::array1(py, b))
+        .map(|b| array1(py, b))
         .collect::<PyResult<_>>()
-}
-
-/// Owned copy of one series' inputs (async calls copy their inputs, so the
-/// caller may change its arrays while the work runs).
-struct OwnedSeries {
-    cols: Vec<(u8, Vec<f64>)>,
-    n: usize,
-}
-
-impl OwnedSeries {
-    fn cols(&self) -> Cols<'_> {
-        let v: Vec<(u8, &[f64])> = self.cols.iter().map(|(b, c)| (*b, c.as_slice())).collect();
-        let mut c = Cols::new(&v);
-        c.n = self.n;
-        c
-    }
 }
 
 /// The awaitable twin of [`ta_run`]: runs on the compute pool.
@@ -266,7 +297,7 @@ fn ta_run_async<'py>(
     let (fut, completer) = bridge::pending(py)?;
     let cancel = completer.cancel_flag();
     pool.spawn(move || {
-        let mut bufs: Vec<Vec<f64>> = (0..nout).map(|_| super::pool::take(n)).collect();
+        let mut bufs: Vec<Vec<f64>> = (0..nout).map(|_| buffers::take(n)).collect();
         let done = guarded(spec.name, || {
             let rows: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
             let mut out = OutRows { rows };
@@ -293,95 +324,6 @@ fn ta_run_async<'py>(
         })));
     });
     Ok(fut)
-}
-
-/// Raw pointer to an output buffer shared by the pool's threads; each task
-/// writes a disjoint row.
-#[derive(Clone, Copy)]
-struct RowPtr(*mut f64);
-// SAFETY: tasks write disjoint rows (one task per (indicator, series) pair,
-// each row belongs to exactly one pair) and the buffers outlive the
-// parallel loop, which joins before they are read.
-unsafe impl Send for RowPtr {}
-unsafe impl Sync for RowPtr {}
-
-struct BatchPlan {
-    kernels: Vec<(AnyK, u8, usize)>,
-    series: Vec<OwnedOrBorrowed>,
-}
-
-enum OwnedOrBorrowed {
-    Owned(OwnedSeries),
-    Borrowed(Vec<(u8, usize, usize)>), // (bit, ptr, len) of arrays kept alive by the caller
-}
-
-impl OwnedOrBorrowed {
-    fn n(&self) -> usize {
-        match self {
-            OwnedOrBorrowed::Owned(s) => s.n,
-            OwnedOrBorrowed::Borrowed(v) => v.first().map(|c| c.2).unwrap_or(0),
-        }
-    }
-}
-
-/// Runs every (indicator, series) pair; `outs[i][o]` is one buffer of
-/// `nseries * stride` values (row-major) per indicator output.
-fn run_plan(
-    plan: &mut BatchPlan,
-    outs: &[Vec<RowPtr>],
-    offsets: &[usize],
-    cancel: &(dyn Fn() -> bool + Sync),
-) -> bool {
-    let nser = plan.series.len();
-    let stop = AtomicBool::new(false);
-    let kernels = &plan.kernels;
-    let series = &plan.series;
-    (0..kernels.len() * nser).into_par_iter().for_each(|task| {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        if cancel() {
-            stop.store(true, Ordering::Relaxed);
-            return;
-        }
-        let (ki, si) = (task / nser, task % nser);
-        let (proto, mask, nout) = &kernels[ki];
-        let mut k = proto.clone();
-        let s = &series[si];
-        let n = s.n();
-        let mut rows: Vec<&mut [f64]> = Vec::with_capacity(*nout);
-        for ptr in outs[ki].iter().take(*nout) {
-            let base = ptr.0;
-            // SAFETY: row `si` of output `o` of indicator `ki` is written by
-            // this task only; offsets[si] + n is within the buffer.
-            rows.push(unsafe { std::slice::from_raw_parts_mut(base.add(offsets[si]), n) });
-        }
-        let mut out = OutRows { rows };
-        let ok = match s {
-            OwnedOrBorrowed::Owned(o) => {
-                let c = o.cols();
-                batch::run_fresh(&mut k, *mask, &c, &mut out, cancel)
-            }
-            OwnedOrBorrowed::Borrowed(v) => {
-                let sl: Vec<(u8, &[f64])> = v
-                    .iter()
-                    // SAFETY: the caller keeps the arrays alive (and
-                    // borrowed read-only) until the loop has joined.
-                    .map(|(b, p, len)| {
-                        (*b, unsafe {
-                            std::slice::from_raw_parts(*p as *const f64, *len)
-                        })
-                    })
-                    .collect();
-                let c = Cols::new(&sl);
-                batch::run_fresh(&mut k, *mask, &c, &mut out, cancel)
-            }
-        };
-        if !ok {
-            stop.store(true, Ordering::Relaxed);
-        }
-    });
-    !stop.load(Ordering::Relaxed)
 }
 
 type SpecArg = (String, Vec<f64>);
@@ -581,7 +523,7 @@ fn ta_batch<'py>(
     // One flat buffer per (indicator, output).
     let mut bufs: Vec<Vec<Vec<f64>>> = ks
         .iter()
-        .map(|(_, _, nout, _)| (0..*nout).map(|_| super::pool::take(total)).collect())
+        .map(|(_, _, nout, _)| (0..*nout).map(|_| buffers::take(total)).collect())
         .collect();
     let ptrs: Vec<Vec<RowPtr>> = bufs
         .iter_mut()
@@ -616,7 +558,7 @@ fn assemble<'py>(
         let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(outs.len());
         for b in outs {
             if equal {
-                items.push(super::pool::array2(py, b, lens.len(), n)?.into_any());
+                items.push(array2(py, b, lens.len(), n)?.into_any());
             } else {
                 let l = PyList::empty(py);
                 let mut off = 0;
@@ -653,11 +595,11 @@ fn ta_batch_async<'py>(
         .map(|(union, &n)| {
             let cols = union
                 .into_iter()
-                // SAFETY: the arrays are borrowed read-only for this call and
-                // copied before it returns.
                 .map(|(b, p, len)| {
                     (
                         b,
+                        // SAFETY: the arrays are borrowed read-only for this
+                        // call and copied before it returns.
                         unsafe { std::slice::from_raw_parts(p as *const f64, len) }.to_vec(),
                     )
                 })
@@ -680,7 +622,7 @@ fn ta_batch_async<'py>(
     pool.spawn(move || {
         let mut bufs: Vec<Vec<Vec<f64>>> = nouts
             .iter()
-            .map(|nout| (0..*nout).map(|_| super::pool::take(total)).collect())
+            .map(|nout| (0..*nout).map(|_| buffers::take(total)).collect())
             .collect();
         let ptrs: Vec<Vec<RowPtr>> = bufs
             .iter_mut()
@@ -711,11 +653,11 @@ fn ta_batch_async<'py>(
 /// the previous limit.
 #[pyfunction]
 fn ta_buffer_pool(limit: Option<usize>) -> (usize, usize) {
-    let prev = super::pool::limit();
+    let prev = buffers::limit();
     if let Some(l) = limit {
-        super::pool::set_limit(l);
+        buffers::set_limit(l);
     }
-    (prev, super::pool::held_bytes())
+    (prev, buffers::held_bytes())
 }
 
 #[pyfunction]
@@ -912,6 +854,8 @@ impl Stream {
         // Bookkeeping from the outputs: the last non-NaN row is the value.
         let nout = self.spec.outputs.len();
         for i in (0..n).rev() {
+            // SAFETY: the arrays were created above and are not yet visible
+            // to Python; the kernel that wrote them has returned.
             let v0 = unsafe { outs[0].as_slice() }.map_err(|e| input_err(e.to_string()))?[i];
             if !v0.is_nan() {
                 let mut v = [0.0; 4];
@@ -1198,7 +1142,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ta_batch_async, m)?)?;
     m.add_function(wrap_pyfunction!(ta_pool_threads, m)?)?;
     m.add_function(wrap_pyfunction!(ta_buffer_pool, m)?)?;
-    m.add_class::<super::pool::Buffer>()?;
+    m.add_class::<Buffer>()?;
     m.add_class::<Stream>()?;
     m.add_class::<Bundle>()?;
     let _ = Arc::new(());

@@ -254,16 +254,12 @@ def same_definition(local: dict[str, Any], stored: dict[str, Any], implicit_star
 def redact_url(url: str) -> str:
     """The URL without its user info (a password) or query string."""
     try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            return "<unparseable URL>"
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port is not None else ""
-        return urllib.parse.urlunsplit((parts.scheme, host + port, parts.path, "", ""))
-    except Exception:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError:
         return "<unparseable URL>"
+    if scheme not in ("redis", "rediss", "unix"):
+        return "<unparseable URL>"
+    return _core.redact_url(url)
 
 
 # -- stores --------------------------------------------------------------------------------

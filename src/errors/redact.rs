@@ -1,113 +1,8 @@
-//! The error type shared by every domain and its mapping onto ferrotick's
-//! Python exception tree.
+//! Redaction of secrets from messages and URLs.
 //!
-//! Domain code (no PyO3) returns [`FtError`]. The Python side builds the
-//! exception classes once per interpreter (see [`exception_types`]) and turns
-//! an `FtError` into an instance of the matching class, with the message
-//! passed through [`redact`] first so that no query string, signature, token
-//! or auth header ever reaches a Python message.
-
-use std::fmt;
-
-use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
-
-/// Which class of the Python exception tree an error maps onto.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    Ferrotick,
-    Config,
-    IndicatorInput,
-    Http,
-    Connect,
-    RequestTimeout,
-    HttpStatus,
-    CircuitOpen,
-    RateLimitExceeded,
-    Scheduler,
-    ServiceContainer,
-    Exchange,
-    BlockingCall,
-}
-
-impl ErrorKind {
-    /// The Python exception class this kind is raised as.
-    pub fn class_name(&self) -> &'static str {
-        match self {
-            ErrorKind::Ferrotick => "FerrotickError",
-            ErrorKind::Config => "ConfigError",
-            ErrorKind::IndicatorInput => "IndicatorInputError",
-            ErrorKind::Http => "HTTPError",
-            ErrorKind::Connect => "ConnectError",
-            ErrorKind::RequestTimeout => "RequestTimeout",
-            ErrorKind::HttpStatus => "HTTPStatusError",
-            ErrorKind::CircuitOpen => "CircuitOpenError",
-            ErrorKind::RateLimitExceeded => "RateLimitExceeded",
-            ErrorKind::Scheduler => "SchedulerError",
-            ErrorKind::ServiceContainer => "ServiceContainerError",
-            ErrorKind::Exchange => "ExchangeError",
-            ErrorKind::BlockingCall => "BlockingCallError",
-        }
-    }
-}
-
-/// One error value for every domain. Optional fields carry the attributes
-/// that some exception classes expose (`.status`, `.retry_after`, `.code`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct FtError {
-    pub kind: ErrorKind,
-    pub message: String,
-    pub retry_after: Option<f64>,
-    pub status: Option<u16>,
-    pub code: Option<i64>,
-}
-
-impl FtError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        FtError {
-            kind,
-            message: message.into(),
-            retry_after: None,
-            status: None,
-            code: None,
-        }
-    }
-
-    pub fn config(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Config, message)
-    }
-
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Ferrotick, message)
-    }
-
-    /// Wraps an error with context, keeping the original cause in the message.
-    pub fn with_cause(kind: ErrorKind, context: &str, cause: &dyn std::error::Error) -> Self {
-        let mut msg = format!("{context}: {cause}");
-        let mut src = cause.source();
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        Self::new(kind, msg)
-    }
-}
-
-impl fmt::Display for FtError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(&self.message))
-    }
-}
-
-impl std::error::Error for FtError {}
-
-pub type FtResult<T> = Result<T, FtError>;
-
-// ---------------------------------------------------------------------------
-// Redaction
-// ---------------------------------------------------------------------------
+//! Every error message that reaches Python passes through [`redact`]; URLs
+//! shown in reprs, logs and exceptions pass through [`redact_url`]. This is
+//! the one place that knows what a secret looks like.
 
 /// Keys whose values never appear in a message (compared case-insensitively,
 /// with `-` and `_` ignored).
@@ -348,217 +243,28 @@ fn redact_url_token(token: &str) -> String {
     format!("{prefix}{body}{trailing}")
 }
 
-// ---------------------------------------------------------------------------
-// Python exception tree
-// ---------------------------------------------------------------------------
-
-/// The classes of the exception tree, created once per interpreter.
-pub struct ExceptionTypes {
-    pub ferrotick: Py<PyType>,
-    pub config: Py<PyType>,
-    pub indicator_input: Py<PyType>,
-    pub http: Py<PyType>,
-    pub connect: Py<PyType>,
-    pub request_timeout: Py<PyType>,
-    pub http_status: Py<PyType>,
-    pub circuit_open: Py<PyType>,
-    pub rate_limit_exceeded: Py<PyType>,
-    pub scheduler: Py<PyType>,
-    pub service_container: Py<PyType>,
-    pub exchange: Py<PyType>,
-    pub blocking_call: Py<PyType>,
-}
-
-static TYPES: PyOnceLock<ExceptionTypes> = PyOnceLock::new();
-
-fn make_type<'py>(
-    py: Python<'py>,
-    name: &str,
-    bases: &[Bound<'py, PyAny>],
-    doc: &str,
-) -> PyResult<Py<PyType>> {
-    let builtins = py.import("builtins")?;
-    let type_fn = builtins.getattr("type")?;
-    let ns = PyDict::new(py);
-    ns.set_item("__module__", "ferrotick")?;
-    ns.set_item("__doc__", doc)?;
-    let bases = PyTuple::new(py, bases)?;
-    let cls = type_fn.call1((name, bases, ns))?;
-    Ok(cls.cast_into::<PyType>()?.unbind())
-}
-
-/// Returns the exception classes, creating them on first use.
-pub fn exception_types(py: Python<'_>) -> PyResult<&ExceptionTypes> {
-    TYPES.get_or_try_init(py, || {
-        let builtins = py.import("builtins")?;
-        let exc = builtins.getattr("Exception")?;
-        let value_error = builtins.getattr("ValueError")?;
-        let connection_error = builtins.getattr("ConnectionError")?;
-        let timeout_error = builtins.getattr("TimeoutError")?;
-        let runtime_error = builtins.getattr("RuntimeError")?;
-
-        let ferrotick = make_type(
-            py,
-            "FerrotickError",
-            &[exc],
-            "Base of every ferrotick error.",
-        )?;
-        let base = ferrotick.bind(py).clone().into_any();
-        let config = make_type(
-            py,
-            "ConfigError",
-            &[base.clone(), value_error.clone()],
-            "Bad arguments or bad configuration.",
-        )?;
-        let indicator_input = make_type(
-            py,
-            "IndicatorInputError",
-            &[base.clone(), value_error],
-            "Bad indicator input: dtype, shape, period.",
-        )?;
-        let http = make_type(
-            py,
-            "HTTPError",
-            std::slice::from_ref(&base),
-            "An HTTP request failed.",
-        )?;
-        let http_b = http.bind(py).clone().into_any();
-        let connect = make_type(
-            py,
-            "ConnectError",
-            &[http_b.clone(), connection_error],
-            "The connection could not be made or was lost before a response.",
-        )?;
-        let request_timeout = make_type(
-            py,
-            "RequestTimeout",
-            &[http_b.clone(), timeout_error],
-            "A request ran out of time.",
-        )?;
-        let http_status = make_type(
-            py,
-            "HTTPStatusError",
-            &[http_b],
-            "The server answered with an error status (.status, .headers, .body).",
-        )?;
-        let circuit_open = make_type(
-            py,
-            "CircuitOpenError",
-            std::slice::from_ref(&base),
-            "A circuit breaker is open (.retry_after seconds until it half-opens).",
-        )?;
-        let rate_limit_exceeded = make_type(
-            py,
-            "RateLimitExceeded",
-            std::slice::from_ref(&base),
-            "A rate limit was exceeded (.retry_after seconds).",
-        )?;
-        let scheduler = make_type(
-            py,
-            "SchedulerError",
-            std::slice::from_ref(&base),
-            "A scheduler error.",
-        )?;
-        let service_container = make_type(
-            py,
-            "ServiceContainerError",
-            std::slice::from_ref(&base),
-            "A service container error.",
-        )?;
-        let exchange = make_type(
-            py,
-            "ExchangeError",
-            std::slice::from_ref(&base),
-            "An exchange rejected a request (.code and .msg as the exchange sent them).",
-        )?;
-        let blocking_call = make_type(
-            py,
-            "BlockingCallError",
-            &[base, runtime_error],
-            "A blocking call was made on a thread whose event loop is running.",
-        )?;
-        Ok::<_, PyErr>(ExceptionTypes {
-            ferrotick,
-            config,
-            indicator_input,
-            http,
-            connect,
-            request_timeout,
-            http_status,
-            circuit_open,
-            rate_limit_exceeded,
-            scheduler,
-            service_container,
-            exchange,
-            blocking_call,
-        })
-    })
-}
-
-impl ExceptionTypes {
-    pub fn for_kind(&self, kind: ErrorKind) -> &Py<PyType> {
-        match kind {
-            ErrorKind::Ferrotick => &self.ferrotick,
-            ErrorKind::Config => &self.config,
-            ErrorKind::IndicatorInput => &self.indicator_input,
-            ErrorKind::Http => &self.http,
-            ErrorKind::Connect => &self.connect,
-            ErrorKind::RequestTimeout => &self.request_timeout,
-            ErrorKind::HttpStatus => &self.http_status,
-            ErrorKind::CircuitOpen => &self.circuit_open,
-            ErrorKind::RateLimitExceeded => &self.rate_limit_exceeded,
-            ErrorKind::Scheduler => &self.scheduler,
-            ErrorKind::ServiceContainer => &self.service_container,
-            ErrorKind::Exchange => &self.exchange,
-            ErrorKind::BlockingCall => &self.blocking_call,
-        }
-    }
-}
-
-impl FtError {
-    /// Builds the Python exception instance (redacted message, attributes).
-    pub fn to_pyerr(&self, py: Python<'_>) -> PyErr {
-        match self.build(py) {
-            Ok(e) => e,
-            Err(e) => e,
-        }
-    }
-
-    fn build(&self, py: Python<'_>) -> PyResult<PyErr> {
-        let types = exception_types(py)?;
-        let cls = types.for_kind(self.kind).bind(py);
-        let inst = cls.call1((redact(&self.message),))?;
-        match self.kind {
-            ErrorKind::CircuitOpen | ErrorKind::RateLimitExceeded => {
-                inst.setattr("retry_after", self.retry_after)?;
-            }
-            ErrorKind::HttpStatus => {
-                inst.setattr("status", self.status)?;
-            }
-            ErrorKind::Exchange => {
-                inst.setattr("code", self.code)?;
-                inst.setattr("msg", redact(&self.message))?;
-            }
-            _ => {}
-        }
-        Ok(PyErr::from_value(inst))
-    }
-}
-
-impl From<FtError> for PyErr {
-    fn from(e: FtError) -> PyErr {
-        Python::attach(|py| e.to_pyerr(py))
-    }
-}
-
-/// Shorthand for a ConfigError naming an argument.
-pub fn config_err(message: impl Into<String>) -> PyErr {
-    FtError::config(message).into()
+/// A URL fit to show: the scheme, host, port and path, without user info
+/// (a password), query string (signatures, keys) or fragment. Text that is
+/// not a URL comes back with the same parts removed where it has them.
+pub fn redact_url(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = match url.find("://") {
+        Some(p) => url.split_at(p + 3),
+        None => ("", url),
+    };
+    let rest = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rfind('@')
+        .map_or(authority, |at| &authority[at + 1..]);
+    format!("{scheme}{host}{path}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::{ErrorKind, FtError};
 
     #[test]
     fn strips_query_strings() {
@@ -626,6 +332,27 @@ mod tests {
             redact("POST /api/v3/order failed: 400"),
             "POST /api/v3/order failed: 400"
         );
+    }
+
+    #[test]
+    fn urls_lose_user_info_query_and_fragment() {
+        for (url, shown) in [
+            (
+                "https://api.example.com/api/v3/order?symbol=BTC&signature=abc#x",
+                "https://api.example.com/api/v3/order",
+            ),
+            (
+                "redis://:s3cret@127.0.0.1:6379/0",
+                "redis://127.0.0.1:6379/0",
+            ),
+            ("redis://user:p@ss@[::1]:6379/2", "redis://[::1]:6379/2"),
+            ("unix:///tmp/redis.sock?db=1", "unix:///tmp/redis.sock"),
+            ("user:pw@127.0.0.1:6379", "127.0.0.1:6379"),
+            ("/api/v3/order?signature=abc", "/api/v3/order"),
+            ("http://h/p@q", "http://h/p@q"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -1,16 +1,13 @@
-//! Recycled output buffers. Large results are fresh memory pages, and the
+//! The result-buffer pool. Large results are fresh memory pages, and the
 //! kernel zeroes every page on first touch; that costs as much as many
 //! indicators themselves. Arrays returned to Python keep their buffer alive
-//! through a small owner object; when Python frees the array, the buffer
-//! goes back to this pool (up to a byte limit) and the next result of a
-//! similar size reuses it, already mapped.
+//! through a small owner object (in `py.rs`); when Python frees the array,
+//! the buffer comes back here through [`give`] (up to a byte limit) and the
+//! next result of a similar size reuses it, already mapped.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use numpy::ndarray::{ArrayView1, ArrayView2};
-use numpy::{PyArray1, PyArray2};
 use parking_lot::Mutex;
-use pyo3::prelude::*;
 
 /// Default limit of the bytes kept for reuse (see `set_limit`).
 pub const DEFAULT_LIMIT: usize = 1 << 30;
@@ -85,7 +82,7 @@ pub fn take(len: usize) -> Vec<f64> {
     v
 }
 
-fn give(mut v: Vec<f64>) {
+pub fn give(mut v: Vec<f64>) {
     let cap = v.capacity();
     if cap < MIN_LEN {
         return;
@@ -95,52 +92,5 @@ fn give(mut v: Vec<f64>) {
         v.clear();
         p.bytes += cap * 8;
         p.bufs.push(v);
-    }
-}
-
-/// Owns the buffer behind arrays handed to Python.
-#[pyclass(module = "ferrotick.ta", name = "_Buffer", frozen)]
-pub struct Buffer {
-    v: Mutex<Vec<f64>>,
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        give(std::mem::take(self.v.get_mut()));
-    }
-}
-
-fn owner(py: Python<'_>, v: Vec<f64>) -> PyResult<(Bound<'_, Buffer>, *const f64)> {
-    let ptr = v.as_ptr();
-    let b = Bound::new(py, Buffer { v: Mutex::new(v) })?;
-    Ok((b, ptr))
-}
-
-/// A 1-D array over `v` (length `v.len()`).
-pub fn array1(py: Python<'_>, v: Vec<f64>) -> PyResult<Bound<'_, PyArray1<f64>>> {
-    let n = v.len();
-    let (b, ptr) = owner(py, v)?;
-    // SAFETY: `ptr` points to `n` initialised f64 owned by `b`'s buffer,
-    // which is never reallocated or touched until `b` is dropped; `b`
-    // becomes the array's base object, so it outlives the array.
-    unsafe {
-        let view = ArrayView1::from_shape_ptr(n, ptr);
-        Ok(PyArray1::borrow_from_array(&view, b.into_any()))
-    }
-}
-
-/// A C-contiguous 2-D array (rows x cols) over `v`.
-pub fn array2(
-    py: Python<'_>,
-    v: Vec<f64>,
-    rows: usize,
-    cols: usize,
-) -> PyResult<Bound<'_, PyArray2<f64>>> {
-    assert_eq!(v.len(), rows * cols);
-    let (b, ptr) = owner(py, v)?;
-    // SAFETY: as in `array1`; rows * cols values are initialised.
-    unsafe {
-        let view = ArrayView2::from_shape_ptr((rows, cols), ptr);
-        Ok(PyArray2::borrow_from_array(&view, b.into_any()))
     }
 }
