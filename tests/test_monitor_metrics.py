@@ -439,3 +439,173 @@ def test_reset_forgets_percentiles_too():
     assert after["window"]["count"] == 0
     got = samples(generate_latest(registry).decode())
     assert not any(name == "s" for name, _ in got)  # no quantiles of forgotten data
+
+
+# -- behaving as prometheus_client does ----------------------------------------------
+# Each test runs against prometheus_client too, so that the expectation is the peer's.
+
+MODULES = [
+    pytest.param(__import__("ferrotick.monitor", fromlist=["Counter"]), id="ferrotick"),
+    pytest.param(prometheus_client, id="prometheus_client"),
+]
+
+
+@pytest.mark.parametrize("mod", MODULES)
+def test_clear_on_an_unlabelled_metric_keeps_recording(mod):
+    registry = mod.CollectorRegistry()
+    c = mod.Counter("c", "x", registry=registry)
+    g = mod.Gauge("g", "x", registry=registry)
+    h = mod.Histogram("h", "x", buckets=(1.0,), registry=registry)
+    s = mod.Summary("s", "x", registry=registry)
+    c.inc(2)
+    g.set(5)
+    h.observe(0.5)
+    s.observe(3)
+    for m in (c, g, h, s):
+        m.clear()  # no label sets to remove: nothing changes
+    c.inc()
+    g.inc()
+    h.observe(2)
+    s.observe(4)
+    assert registry.get_sample_value("c_total") == 3
+    assert registry.get_sample_value("g") == 6
+    assert registry.get_sample_value("h_count") == 2
+    assert registry.get_sample_value("h_bucket", {"le": "1.0"}) == 1
+    assert registry.get_sample_value("s_sum") == 7
+
+
+@pytest.mark.parametrize("mod", MODULES)
+def test_remove_with_a_wrong_label_count_raises(mod):
+    registry = mod.CollectorRegistry()
+    c = mod.Counter("c", "x", ["a", "b"], registry=registry)
+    c.labels("1", "2").inc()
+    for values in [("1",), ("1", "2", "3"), ()]:
+        with pytest.raises(ValueError, match="Incorrect label count"):
+            c.remove(*values)
+    assert registry.get_sample_value("c_total", {"a": "1", "b": "2"}) == 1
+    plain = mod.Counter("p", "x", registry=registry)
+    with pytest.raises(ValueError, match="No label names were set"):
+        plain.remove()
+    plain.inc()
+    assert registry.get_sample_value("p_total") == 1
+
+
+@pytest.mark.parametrize("mod", MODULES)
+def test_labels_on_a_child_raises_value_error(mod):
+    registry = mod.CollectorRegistry()
+    c = mod.Counter("c", "x", ["a"], registry=registry)
+    child = c.labels("1")
+    with pytest.raises(ValueError, match=r"already has labels set.*can not chain calls"):
+        child.labels("2")
+    with pytest.raises(ValueError, match="already has labels set"):
+        child.labels(a="2")
+    child.inc()
+    assert registry.get_sample_value("c_total", {"a": "1"}) == 1
+
+
+def openmetrics_of(mod, registry) -> str:
+    if mod is prometheus_client:
+        from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+        return om_latest(registry).decode()
+    return generate_openmetrics(registry).decode()
+
+
+# (metric kind, name) pairs: the second clashes with a series the first exposes
+CLASHES = [
+    ("Counter", "c", "Gauge", "c_created"),
+    ("Counter", "c", "Gauge", "c_total"),
+    ("Counter", "c", "Gauge", "c"),
+    ("Counter", "c_total", "Histogram", "c"),
+    ("Histogram", "h", "Gauge", "h_created"),
+    ("Histogram", "h", "Gauge", "h_bucket"),
+    ("Histogram", "h", "Counter", "h_count"),
+    ("Histogram", "h", "Summary", "h_sum"),
+    ("Summary", "s", "Gauge", "s_created"),
+    ("Summary", "s", "Gauge", "s_count"),
+    ("Summary", "s", "Counter", "s_sum"),
+    ("Gauge", "c_created", "Counter", "c"),  # either order
+    ("Gauge", "h_bucket", "Histogram", "h"),
+    ("Gauge", "s_count", "Summary", "s"),
+]
+
+
+@pytest.mark.parametrize("first, first_name, second, second_name", CLASHES)
+@pytest.mark.parametrize("mod", MODULES)
+def test_a_name_clashing_with_generated_series_is_refused(
+    mod, first, first_name, second, second_name
+):
+    registry = mod.CollectorRegistry()
+    getattr(mod, first)(first_name, "x", registry=registry)
+    with pytest.raises(ValueError, match="Duplicated timeseries in CollectorRegistry"):
+        getattr(mod, second)(second_name, "x", registry=registry)
+    # what stays registered is exposed in a form OpenMetrics parsers accept
+    assert list(parse_openmetrics(openmetrics_of(mod, registry)))
+
+
+def register_many(mod, registry) -> list[str]:
+    """Registers metrics of every kind, some of them clashing with another's
+    series; returns the names refused."""
+    refused = []
+    specs = [
+        ("Counter", "requests", {"labelnames": ["method"]}),
+        ("Gauge", "requests_created", {}),
+        ("Gauge", "requests_total", {}),
+        ("Histogram", "latency_seconds", {"labelnames": ["path"], "buckets": (0.1, 1.0)}),
+        ("Gauge", "latency_seconds_created", {}),
+        ("Counter", "latency_seconds_bucket", {}),
+        ("Summary", "payload_bytes", {}),
+        ("Gauge", "payload_bytes_created", {}),
+        ("Gauge", "payload_bytes_count", {}),
+        ("Gauge", "depth", {"labelnames": ["queue"]}),
+        ("Counter", "depth_created", {}),  # exposes depth_created_total: no clash
+        ("Counter", "jobs_total", {}),
+        ("Gauge", "jobs_created", {}),
+        ("Summary", "job_seconds", {"labelnames": ["kind"]}),
+        ("Histogram", "job_seconds_created", {}),
+        ("Histogram", "job_seconds_total", {}),  # summaries have no _total: no clash
+    ]
+    metrics = {}
+    for kind, name, kw in specs:
+        try:
+            metrics[name] = (kind, getattr(mod, kind)(name, "help", registry=registry, **kw))
+        except ValueError:
+            refused.append(name)
+    for kind, m in metrics.values():
+        if m._labelnames:
+            m = m.labels("x")
+        if kind in ("Histogram", "Summary"):
+            m.observe(0.5)
+        else:
+            m.inc(2)
+    return refused
+
+
+def test_exposition_with_near_clashing_names_parses_as_openmetrics():
+    registry = CollectorRegistry(include_runtime=True)
+    refused = register_many(__import__("ferrotick.monitor", fromlist=["Counter"]), registry)
+    om = generate_openmetrics(registry).decode()
+    got = samples(om, parse_openmetrics)
+    text = generate_latest(registry).decode()
+    assert samples(text)[("latency_seconds_count", (("path", "x"),))] == 1
+    assert got[("requests_total", (("method", "x"),))] == 2
+    assert got[("depth_created_total", ())] == 2
+    assert got[("job_seconds_total_count", ())] == 1
+    assert got[("job_seconds_count", (("kind", "x"),))] == 1
+    # prometheus_client refuses the same names and exposes the same samples
+    # (apart from the legitimate extras)
+    theirs = prometheus_client.CollectorRegistry()
+    assert refused == register_many(prometheus_client, theirs)
+    assert refused == [
+        "requests_created",
+        "requests_total",
+        "latency_seconds_created",
+        "latency_seconds_bucket",
+        "payload_bytes_created",
+        "payload_bytes_count",
+        "jobs_created",
+        "job_seconds_created",
+    ]
+    want = without_extras(samples(openmetrics_of(prometheus_client, theirs), parse_openmetrics))
+    ours = {k: v for k, v in without_extras(got).items() if not k[0].startswith("ferrotick_")}
+    assert ours == want

@@ -350,7 +350,25 @@ impl Metric {
         Ok(s)
     }
 
-    pub fn remove<S: AsRef<str>>(&self, values: &[S]) -> bool {
+    /// Removes the series of one label set; whether it existed. The values
+    /// must be one per label name (prometheus_client's "Incorrect label
+    /// count" otherwise), and a metric without label names has nothing to
+    /// remove.
+    pub fn remove<S: AsRef<str>>(&self, values: &[S]) -> FtResult<bool> {
+        if self.label_names.is_empty() {
+            return Err(FtError::config(format!(
+                "labelvalues: No label names were set when constructing {}:{}",
+                self.kind.as_str(),
+                self.name
+            )));
+        }
+        if values.len() != self.label_names.len() {
+            return Err(FtError::config(format!(
+                "labelvalues: Incorrect label count (expected {}, got {})",
+                self.label_names.len(),
+                values.len()
+            )));
+        }
         let h = hash_labels(values);
         let mut map = self.series.write();
         let before = map.order.len();
@@ -358,10 +376,16 @@ impl Metric {
             v.retain(|s| !same(&s.labels, values));
         }
         map.order.retain(|s| !same(&s.labels, values));
-        before != map.order.len()
+        Ok(before != map.order.len())
     }
 
+    /// Removes every label set. A metric without label names keeps its only
+    /// series (as prometheus_client's `clear()` does): the handles bound to
+    /// it go on recording into what is exposed.
     pub fn clear(&self) {
+        if self.label_names.is_empty() {
+            return;
+        }
         let mut map = self.series.write();
         map.by_hash.clear();
         map.order.clear();
@@ -401,35 +425,36 @@ impl Registry {
         Self::default()
     }
 
-    /// Exposed sample names a metric occupies (for duplicate checks).
+    /// The series names a metric exposes or clashes with, as
+    /// prometheus_client's `CollectorRegistry._get_names` lists them: the
+    /// family name and the suffixes of its type (OpenMetrics' `_created`
+    /// included).
     fn sample_names(m: &Metric) -> Vec<String> {
-        match m.kind {
-            Kind::Counter => vec![format!("{}_total", m.name), m.name.clone()],
-            Kind::Gauge => vec![m.name.clone()],
-            Kind::Histogram => vec![
-                m.name.clone(),
-                format!("{}_bucket", m.name),
-                format!("{}_count", m.name),
-                format!("{}_sum", m.name),
-            ],
-            Kind::Summary => vec![
-                m.name.clone(),
-                format!("{}_count", m.name),
-                format!("{}_sum", m.name),
-            ],
-        }
+        let suffixes: &[&str] = match m.kind {
+            Kind::Counter => &["", "_total", "_created"],
+            Kind::Gauge => &[""],
+            Kind::Histogram => &["", "_bucket", "_sum", "_count", "_created"],
+            Kind::Summary => &["", "_sum", "_count", "_created"],
+        };
+        suffixes.iter().map(|s| format!("{}{s}", m.name)).collect()
     }
 
     pub fn register(&self, metric: Arc<Metric>) -> FtResult<()> {
         let mut ms = self.metrics.write();
         let new_names = Self::sample_names(&metric);
+        let mut dups: Vec<&String> = Vec::new();
         for m in ms.iter() {
             let names = Self::sample_names(m);
-            if let Some(dup) = new_names.iter().find(|n| names.contains(n)) {
-                return Err(FtError::config(format!(
-                    "name: duplicated timeseries in registry: {dup:?}"
-                )));
-            }
+            dups.extend(new_names.iter().filter(|n| names.contains(n)));
+        }
+        if !dups.is_empty() {
+            dups.sort();
+            dups.dedup();
+            let listed: Vec<String> = dups.iter().map(|d| format!("'{d}'")).collect();
+            return Err(FtError::config(format!(
+                "name: Duplicated timeseries in CollectorRegistry: {{{}}}",
+                listed.join(", ")
+            )));
         }
         ms.push(metric);
         Ok(())
@@ -504,6 +529,89 @@ mod tests {
         }
         assert_eq!(m.series_count(), 3);
         assert_eq!(m.dropped.load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
+    fn clear_keeps_the_series_of_an_unlabelled_metric() {
+        for kind in [Kind::Counter, Kind::Gauge, Kind::Histogram, Kind::Summary] {
+            let m = Metric::new(MetricSpec::new("m", "", kind)).expect("valid");
+            let s = m.series::<&str>(&[]).expect("series");
+            m.clear();
+            assert_eq!(m.series_count(), 1, "{kind:?}");
+            assert!(Arc::ptr_eq(&s, &m.series::<&str>(&[]).expect("again")));
+        }
+        let mut spec = MetricSpec::new("l", "", Kind::Counter);
+        spec.label_names = vec!["k".into()];
+        let m = Metric::new(spec).expect("valid");
+        m.series(&["a"]).expect("series");
+        m.series(&["b"]).expect("series");
+        m.clear();
+        assert_eq!(m.series_count(), 0);
+    }
+
+    #[test]
+    fn remove_checks_the_label_count() {
+        let mut spec = MetricSpec::new("c", "", Kind::Counter);
+        spec.label_names = vec!["a".into(), "b".into()];
+        let m = Metric::new(spec).expect("valid");
+        m.series(&["1", "2"]).expect("series");
+        for bad in [&["1"][..], &["1", "2", "3"][..], &[][..]] {
+            let e = m.remove(bad).expect_err("wrong count");
+            assert!(e.message.contains("Incorrect label count"), "{}", e.message);
+        }
+        assert_eq!(m.series_count(), 1);
+        assert!(m.remove(&["1", "2"]).expect("removed"));
+        assert!(!m.remove(&["1", "2"]).expect("already gone"));
+        let plain = Metric::new(MetricSpec::new("p", "", Kind::Gauge)).expect("valid");
+        plain.series::<&str>(&[]).expect("series");
+        let e = plain.remove::<&str>(&[]).expect_err("no label names");
+        assert!(e.message.contains("No label names"), "{}", e.message);
+        assert_eq!(plain.series_count(), 1);
+    }
+
+    #[test]
+    fn names_clashing_with_generated_series_are_rejected() {
+        let metric = |name: &str, kind| {
+            Arc::new(Metric::new(MetricSpec::new(name, "", kind)).expect("valid"))
+        };
+        for (kind, name, other_kind, other) in [
+            (Kind::Counter, "c", Kind::Gauge, "c_created"),
+            (Kind::Counter, "c", Kind::Gauge, "c_total"),
+            (Kind::Counter, "c", Kind::Gauge, "c"),
+            (Kind::Histogram, "h", Kind::Gauge, "h_created"),
+            (Kind::Histogram, "h", Kind::Gauge, "h_bucket"),
+            (Kind::Histogram, "h", Kind::Counter, "h_count"),
+            (Kind::Histogram, "h", Kind::Gauge, "h_sum"),
+            (Kind::Summary, "s", Kind::Gauge, "s_created"),
+            (Kind::Summary, "s", Kind::Gauge, "s_count"),
+            (Kind::Summary, "s", Kind::Gauge, "s_sum"),
+        ] {
+            // in either order
+            for (a, b) in [
+                ((kind, name), (other_kind, other)),
+                ((other_kind, other), (kind, name)),
+            ] {
+                let r = Registry::new();
+                r.register(metric(a.1, a.0)).expect("first");
+                let e = r.register(metric(b.1, b.0)).expect_err("clash");
+                assert!(
+                    e.message
+                        .contains("Duplicated timeseries in CollectorRegistry"),
+                    "{}",
+                    e.message
+                );
+                assert_eq!(r.metrics().len(), 1);
+            }
+        }
+        // a counter named c_created exposes c_created_total: no clash with c
+        let r = Registry::new();
+        r.register(metric("c", Kind::Gauge)).expect("gauge");
+        r.register(metric("c_created", Kind::Counter))
+            .expect("counter");
+        let e = r
+            .register(metric("c_created", Kind::Gauge))
+            .expect_err("clash");
+        assert!(e.message.ends_with("{'c_created'}"), "{}", e.message);
     }
 
     #[test]

@@ -690,44 +690,60 @@ fn parse_dow(field: &str, expr: &str, monday0: bool) -> FtResult<DowParts> {
             plain.push(it.to_string());
         }
     }
+    // Positions in the field's own order: crontab 0..=7 (Sunday, Monday ..
+    // Saturday, Sunday again, as in Vixie cron, where `*` spans 0-7 and `7-7`
+    // is Sunday); keyword form 0..=6 (Monday .. Sunday).
+    let last_pos: u32 = if monday0 { 6 } else { 7 };
+    let pos = |s: &str| -> FtResult<u32> {
+        let w = one_day(s)?;
+        Ok(if monday0 {
+            (w + 6) % 7
+        } else if s.trim().parse::<u32>().ok() == Some(7) {
+            7
+        } else {
+            w
+        })
+    };
     for it in plain {
         let (range, step) = match it.split_once('/') {
-            Some((r, s)) => (
-                r.to_string(),
-                s.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|s| (1..=7).contains(s))
-                    .ok_or_else(|| err(field, format!("bad step in {it:?}")))?,
-            ),
+            Some((r, s)) => {
+                let step = s.trim().parse::<u32>().ok().filter(|s| *s >= 1);
+                // crontab: any step (Vixie cron); keyword form: APScheduler's
+                // limit, the width of the field
+                let step = if monday0 {
+                    step.filter(|s| *s <= 7)
+                } else {
+                    step
+                };
+                (
+                    r.to_string(),
+                    step.ok_or_else(|| err(field, format!("bad step in {it:?}")))?,
+                )
+            }
             None => (it.clone(), 1),
         };
         let (a, b) = if range == "*" || range == "?" {
-            (0u32, 6u32)
+            (0, last_pos)
         } else if let Some((x, y)) = range.split_once('-') {
-            // convert to a position in the field's own order, then map
-            let pos = |s: &str| -> FtResult<u32> {
-                let w = one_day(s)?;
-                Ok(if monday0 { (w + 6) % 7 } else { w })
-            };
-            let (pa, mut pb) = (pos(x)?, pos(y)?);
-            if !monday0 && y.trim() == "7" {
-                pb = 7;
-            }
+            let (pa, pb) = (pos(x)?, pos(y)?);
             if pa > pb {
                 return Err(err(field, format!("range {range:?} runs backwards")));
             }
             (pa, pb)
         } else {
-            let w = one_day(&range)?;
-            let p = if monday0 { (w + 6) % 7 } else { w };
-            (p, if step > 1 { 6 } else { p })
+            // "a/step": from a to Saturday (crontab; "7/step" is Sunday alone)
+            // or to Sunday (keyword form)
+            let p = pos(&range)?;
+            (p, if step > 1 { p.max(6) } else { p })
         };
         let mut p = a;
         while p <= b {
             let w = if monday0 { (p + 1) % 7 } else { p % 7 };
             mask |= 1 << w;
-            p += step;
+            match p.checked_add(step) {
+                Some(next) => p = next,
+                None => break,
+            }
         }
     }
     Ok((mask, nth, last, restricted))
@@ -856,6 +872,53 @@ mod tests {
             a.next_after(utc(2024, 1, 1, 0, 0, 0), &z),
             b.next_after(utc(2024, 1, 1, 0, 0, 0), &z)
         );
+    }
+
+    #[test]
+    fn day_of_week_seven_is_sunday_and_steps_are_unbounded() {
+        const SUN: u8 = 1;
+        const ALL: u8 = 0x7f;
+        let mask = |dow: &str| CronSpec::parse(&format!("0 0 * * {dow}")).map(|s| s.dow);
+        // bits: Sunday = 0 .. Saturday = 6
+        for (dow, want) in [
+            ("7-7", SUN),
+            ("0-0", SUN),
+            ("Sun-Sun", SUN),
+            ("7", SUN),
+            ("07-7", SUN),
+            ("0-7", ALL),
+            ("sun-7", ALL),
+            ("*", ALL),
+            ("*/8", SUN),
+            ("0-7/8", SUN),
+            ("*/7", SUN),
+            ("*/4294967295", SUN),
+            ("7-7/4294967295", SUN),
+            ("*/2", 1 | 1 << 2 | 1 << 4 | 1 << 6),
+            ("1-7/3", 1 << 1 | 1 << 4 | SUN),
+            ("5-7/2", 1 << 5 | SUN),
+            ("6-7", 1 << 6 | SUN),
+            ("7/2", SUN),
+            ("1/2", 1 << 1 | 1 << 3 | 1 << 5),
+        ] {
+            assert_eq!(mask(dow).ok(), Some(want), "{dow}");
+        }
+        for bad in [
+            "7-0", "7-6", "7-sun", "*/0", "0-7/0", "8", "0-8", "*/x", "*/-1",
+        ] {
+            assert!(mask(bad).is_err(), "{bad:?} should fail");
+        }
+        // the keyword form keeps APScheduler's limit: a step within the field
+        let kw =
+            |dow: &str| CronSpec::from_fields(None, None, None, None, Some(dow), None, None, None);
+        assert!(kw("*/7").is_ok());
+        assert!(kw("*/8").is_err());
+        // fire times: Sundays only
+        let z = Zone::utc();
+        let s = CronSpec::parse("0 0 * * 7-7").expect("valid");
+        let a = s.next_after(utc(2024, 1, 1, 0, 0, 0), &z).expect("fires");
+        assert_eq!(a, utc(2024, 1, 7, 0, 0, 0));
+        assert_eq!(s.next_after(a, &z), Some(utc(2024, 1, 14, 0, 0, 0)));
     }
 
     #[test]

@@ -292,14 +292,23 @@ def _full_name(name: str, namespace: str, subsystem: str, unit: str) -> str:
 class _Child:
     """One label set of a metric (what ``labels(...)`` returns)."""
 
-    __slots__ = ("_rc", "inc", "dec", "set", "observe", "__weakref__")
+    __slots__ = ("_rc", "_parent", "inc", "dec", "set", "observe", "__weakref__")
 
-    def __init__(self, rc: Any) -> None:
+    def __init__(self, rc: Any, parent: _Metric) -> None:
         self._rc = rc
+        self._parent = parent
         self.inc = rc.inc
         self.dec = rc.dec
         self.set = rc.set
         self.observe = rc.observe
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> _Child:
+        """Refused: a child already has its label values (as in prometheus_client)."""
+        p = self._parent
+        given = dict(zip(p._labelnames, self._rc.labels, strict=True))
+        raise ConfigError(
+            f"labels: {p} already has labels set ({given}); can not chain calls to .labels()"
+        )
 
     def get(self) -> float:
         return self._rc.get()
@@ -376,6 +385,9 @@ class _Metric:
     def __repr__(self) -> str:
         return f"{type(self).__module__}.{type(self).__name__}({self._name})"
 
+    def __str__(self) -> str:
+        return f"{self._kind}:{self._name}"
+
     def labels(self, *labelvalues: Any, **labelkwargs: Any) -> _Child:
         """The child for one label set (created on first use)."""
         if not self._labelnames:
@@ -396,13 +408,21 @@ class _Metric:
                 f"labels: metric {self._name!r} has label names {self._labelnames}, got {len(labelvalues)} values"
             )
         key = tuple(str(v) for v in labelvalues)
-        child = _Child(self._core.child(key))
+        child = _Child(self._core.child(key), self)
         with self._children_lock:
             if len(self._children) < self._max_series:
                 self._children[labelvalues] = child
         return child
 
     def remove(self, *labelvalues: Any) -> None:
+        """Removes one label set (its values one per label name)."""
+        if not self._labelnames:
+            raise ConfigError(f"labelvalues: No label names were set when constructing {self}")
+        if len(labelvalues) != len(self._labelnames):
+            raise ConfigError(
+                f"labelvalues: Incorrect label count (expected {len(self._labelnames)}, "
+                f"got {labelvalues})"
+            )
         key = tuple(str(v) for v in labelvalues)
         self._core.remove(key)
         with self._children_lock:
@@ -410,6 +430,9 @@ class _Metric:
                 del self._children[k]
 
     def clear(self) -> None:
+        """Removes every label set; a metric without label names keeps its value."""
+        if not self._labelnames:
+            return
         self._core.clear()
         with self._children_lock:
             self._children.clear()
