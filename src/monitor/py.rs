@@ -140,9 +140,9 @@ impl PyMetric {
         })
     }
 
-    fn remove(&self, py: Python<'_>, values: &Bound<'_, PyTuple>) -> PyResult<bool> {
+    fn remove(&self, values: &Bound<'_, PyTuple>) -> PyResult<bool> {
         let vals = label_values(values)?;
-        self.inner.remove(&vals).map_err(|e| ft(py, e))
+        Ok(self.inner.remove(&vals)?)
     }
 
     fn clear(&self) {
