@@ -1,7 +1,7 @@
 //! Performance monitor: a lock-free metrics registry with Prometheus
 //! buckets and HDR-style percentile sketches, exposition in the Prometheus
-//! and OpenMetrics formats, and the operation tracker behind the seed's
-//! `AsyncPerformanceMonitor`.
+//! and OpenMetrics formats, and the operation tracker behind
+//! `ferrotick.monitor.AsyncPerformanceMonitor`.
 
 pub mod expo;
 pub mod py;

@@ -1,7 +1,7 @@
 //! Python wrappers for the metrics registry and the operation tracker.
 //!
-//! The prometheus_client-compatible classes (`Counter`, `Gauge`, ...) and the
-//! seed's `AsyncPerformanceMonitor` live in `ferrotick.monitor` (Python) and
+//! The prometheus_client-compatible classes (`Counter`, `Gauge`, ...) and
+//! `AsyncPerformanceMonitor` live in `ferrotick.monitor` (Python) and
 //! bind their hot methods straight to the objects defined here, so that a
 //! call like `histogram.observe(v)` goes from Python to Rust with no Python
 //! frame in between.
@@ -477,7 +477,7 @@ impl PyRegistry {
 }
 
 // ---------------------------------------------------------------------------
-// Operation tracking (the seed's AsyncPerformanceMonitor core)
+// Operation tracking (the core of AsyncPerformanceMonitor)
 // ---------------------------------------------------------------------------
 
 /// The metrics behind `track_operation` / `track_async_function`.
