@@ -9,7 +9,6 @@ import dataclasses
 import enum
 import functools
 import inspect
-import math
 import threading
 import time
 import weakref
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 
 from . import _core
 from ._core import CircuitBreakerCore, ConfigError, RateLimiter
+from ._validate import integer, seconds
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,12 +112,7 @@ async def gather_with_concurrency(
     """Awaits everything with at most ``max_concurrency`` running at once; results in
     input order. Without ``return_exceptions`` the first error cancels the rest and
     closes the coroutines never started (no "never awaited" warnings)."""
-    if (
-        isinstance(max_concurrency, bool)
-        or not isinstance(max_concurrency, int)
-        or max_concurrency < 1
-    ):
-        raise ConfigError(f"max_concurrency: expected an integer >= 1, got {max_concurrency!r}")
+    integer("max_concurrency", max_concurrency, min=1)
     items = list(coros_or_tasks)
     results: list[Any] = [None] * len(items)
     if not items:
@@ -191,16 +186,8 @@ def async_cache(ttl_seconds: float = 300.0, maxsize: int | None = 1024) -> Calla
     caller's cancellation does not cancel it for the others; exceptions are not
     cached; works across event loops and threads (an in-flight call is shared only
     within its own loop). ``fn.cache_info()`` and ``fn.cache_clear()``."""
-    if (
-        isinstance(ttl_seconds, bool)
-        or not isinstance(ttl_seconds, (int, float))
-        or not (ttl_seconds >= 0 and math.isfinite(ttl_seconds))
-    ):
-        raise ConfigError(f"ttl_seconds: expected seconds >= 0, got {ttl_seconds!r}")
-    if maxsize is not None and (
-        isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1
-    ):
-        raise ConfigError(f"maxsize: expected None or an integer >= 1, got {maxsize!r}")
+    seconds("ttl_seconds", ttl_seconds)
+    integer("maxsize", maxsize, min=1, allow_none=True, expected="None or an integer >= 1")
 
     def deco(fn: F) -> F:
         if not inspect.iscoroutinefunction(fn):
@@ -279,22 +266,10 @@ class BatchConfig:
     max_concurrent_batches: int = 5
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, int)
-            or self.batch_size < 1
-        ):
-            raise ConfigError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
+        integer("batch_size", self.batch_size, min=1)
         if not (isinstance(self.batch_timeout, (int, float)) and self.batch_timeout >= 0):
             raise ConfigError(f"batch_timeout: expected seconds >= 0, got {self.batch_timeout!r}")
-        if (
-            isinstance(self.max_concurrent_batches, bool)
-            or not isinstance(self.max_concurrent_batches, int)
-            or self.max_concurrent_batches < 1
-        ):
-            raise ConfigError(
-                f"max_concurrent_batches: expected an integer >= 1, got {self.max_concurrent_batches!r}"
-            )
+        integer("max_concurrent_batches", self.max_concurrent_batches, min=1)
 
 
 class RequestBatcher:

@@ -25,7 +25,6 @@ import enum
 import functools
 import hashlib
 import json as _json
-import math
 import os
 import threading
 import time
@@ -37,6 +36,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 from . import _core
 from ._async_utils import _Entry
 from ._core import ConfigError, HTTPStatusError
+from ._validate import boolean, integer, is_integer, seconds
 
 __all__ = [
     "AsyncHTTPClient",
@@ -314,10 +314,6 @@ _CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 _DIRECTIVE_HEADERS = frozenset({"cache-control", "pragma"})
 
 
-def _is_seconds(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)
-
-
 @dataclasses.dataclass
 class ResponseCacheConfig:
     """An opt-in, in-memory cache of GET responses for one client::
@@ -348,18 +344,13 @@ class ResponseCacheConfig:
         self._check()
 
     def _check(self) -> None:
-        if not _is_seconds(self.ttl_seconds):
-            raise ConfigError(f"ttl_seconds: expected seconds >= 0, got {self.ttl_seconds!r}")
-        m = self.maxsize
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ConfigError(f"maxsize: expected an integer >= 1, got {m!r}")
+        seconds("ttl_seconds", self.ttl_seconds)
+        integer("maxsize", self.maxsize, min=1)
         st = self.cacheable_statuses
         if st is not None and (
             isinstance(st, (str, bytes))
             or not isinstance(st, Collection)
-            or not all(
-                isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in st
-            )
+            or not all(is_integer(c, min=100, max=599) for c in st)
         ):
             raise ConfigError(f"cacheable_statuses: expected None or HTTP status codes, got {st!r}")
         ms = self.methods
@@ -370,10 +361,7 @@ class ResponseCacheConfig:
             or not all(isinstance(x, str) and x.upper() in _CACHEABLE_METHODS for x in ms)
         ):
             raise ConfigError(f"methods: expected a collection of 'GET' and 'HEAD', got {ms!r}")
-        if not isinstance(self.respect_cache_control, bool):
-            raise ConfigError(
-                f"respect_cache_control: expected True or False, got {self.respect_cache_control!r}"
-            )
+        boolean("respect_cache_control", self.respect_cache_control)
 
 
 class _Snapshot:
@@ -666,14 +654,6 @@ def _loop_running() -> bool:
     return True
 
 
-def _check_seconds(name: str, v: Any) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
-        raise ConfigError(f"{name}: expected seconds >= 0, got {v!r}")
-    return float(v)
-
-
 def _read_ca(ca: Any) -> bytes | None:
     if ca is None:
         return None
@@ -738,12 +718,12 @@ class AsyncHTTPClient:
         self._core = _core.HttpClient(
             limit=int(c.connector_limit),
             limit_per_host=int(c.connector_limit_per_host),
-            timeout_total=_check_seconds("timeout_total", c.timeout_total),
-            timeout_connect=_check_seconds("timeout_connect", c.timeout_connect),
-            timeout_read=_check_seconds("timeout_read", c.timeout_read),
-            pool_timeout=_check_seconds("pool_timeout", c.pool_timeout),
-            keepalive=_check_seconds("keepalive_timeout", c.keepalive_timeout),
-            deadline=_check_seconds("deadline", c.deadline),
+            timeout_total=seconds("timeout_total", c.timeout_total, allow_none=True),
+            timeout_connect=seconds("timeout_connect", c.timeout_connect, allow_none=True),
+            timeout_read=seconds("timeout_read", c.timeout_read, allow_none=True),
+            pool_timeout=seconds("pool_timeout", c.pool_timeout, allow_none=True),
+            keepalive=seconds("keepalive_timeout", c.keepalive_timeout, allow_none=True),
+            deadline=seconds("deadline", c.deadline, allow_none=True),
             verify=bool(verify),
             ca_pem=_read_ca(ca),
             proxy=proxy,
@@ -805,12 +785,16 @@ class AsyncHTTPClient:
                 raise TypeError("data: expected str, bytes or a mapping")
         total = connect = read = None
         t = timeout if timeout is not None else self._timeout
+        # per request: a call only for a limit that is set
         if isinstance(t, ClientTimeout):
-            total = _check_seconds("timeout.total", t.total)
-            connect = _check_seconds("timeout.connect", t.connect)
-            read = _check_seconds("timeout.sock_read", t.sock_read)
+            if t.total is not None:
+                total = seconds("timeout.total", t.total)
+            if t.connect is not None:
+                connect = seconds("timeout.connect", t.connect)
+            if t.sock_read is not None:
+                read = seconds("timeout.sock_read", t.sock_read)
         elif t is not None:
-            total = _check_seconds("timeout", t)
+            total = seconds("timeout", t)
         policy = retry_config._policy() if retry_config is not None else self._default_policy
         return (method, url, hdrs, body, total, connect, read, policy)
 
@@ -830,9 +814,8 @@ class AsyncHTTPClient:
     def _cache_plan(
         self, prepared: tuple[Any, ...], cache: Any, cache_ttl: Any
     ) -> _CachePlan | None:
-        if not isinstance(cache, bool):
-            raise ConfigError(f"cache: expected True or False, got {cache!r}")
-        ttl = _check_seconds("cache_ttl", cache_ttl)
+        boolean("cache", cache)
+        ttl = None if cache_ttl is None else seconds("cache_ttl", cache_ttl)
         if self._cache is None:
             if ttl is not None:
                 raise ConfigError("cache_ttl: this client has no response cache (cache=...)")
@@ -1020,8 +1003,8 @@ class AsyncHTTPClient:
             raise TypeError(
                 f"limiter: expected a ferrotick.RateLimiter, got {type(limiter).__name__}"
             )
-        if isinstance(weight, bool) or not isinstance(weight, int):
-            raise ConfigError(f"weight: expected an integer >= 1, got {weight!r}")
+        # the bound is checked in Rust, as for RateLimiter.acquire(weight)
+        integer("weight", weight, expected="an integer >= 1")
         if isinstance(methods, str):
             methods = [methods]
         if methods is not None:
