@@ -17,8 +17,6 @@ cache for GETs (see :class:`ResponseCacheConfig`).
 from __future__ import annotations
 
 import asyncio
-import collections
-import concurrent.futures
 import dataclasses
 import email.utils
 import enum
@@ -28,13 +26,12 @@ import json as _json
 import os
 import threading
 import time
-import weakref
 from collections.abc import Collection, Generator, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from . import _core
-from ._async_utils import _Entry
+from ._cache import MISSING, TTLCache
 from ._core import ConfigError, HTTPStatusError
 from ._validate import boolean, integer, is_integer, seconds
 
@@ -494,33 +491,22 @@ def _http_date(v: str) -> float | None:
 _CachePlan = tuple[bytes, float | None, bool]
 
 
-class _ResponseStore:
-    """A client's cached responses and the GETs in flight for them.
-
-    In-flight requests are shared the way ``async_cache`` shares calls: per event loop
-    (the request runs as a task of that loop; each waiter awaits it through
-    ``asyncio.shield``), and, for the blocking twins, across threads. Stored responses
-    are visible to every loop and thread."""
+class _ResponseStore(TTLCache):
+    """A client's cached responses (``_Snapshot``) and the GETs in flight for them,
+    shared per event loop and, for the blocking twins, across threads (see
+    ``TTLCache``). Keys are SHA-256 digests: no URL, header or token is kept in clear.
+    Requests in flight during ``clear()`` store nothing."""
 
     def __init__(self, config: ResponseCacheConfig, jar: bool) -> None:
         config._check()  # the dataclass may have been edited since it was built
+        super().__init__(config.maxsize)
         # the client's cookie jar adds cookies that the key cannot see
         self.jar = jar
         self.ttl = float(config.ttl_seconds)
-        self.maxsize: int = config.maxsize
         st = config.cacheable_statuses
         self.statuses = None if st is None else frozenset(st)
         self.methods = frozenset(m.upper() for m in config.methods)
         self.respect = config.respect_cache_control
-        self.lock = threading.Lock()
-        # keys are SHA-256 digests: no URL, header or token is kept in clear
-        self.entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
-        self.inflight: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[bytes, asyncio.Task[_Snapshot]]
-        ] = weakref.WeakKeyDictionary()
-        self.sync_inflight: dict[bytes, concurrent.futures.Future[_Snapshot]] = {}
-        self.generation = 0  # bumped by clear(): requests begun before it store nothing
-        self.hits = self.misses = self.shared = 0
 
     def plan(self, prepared: tuple[Any, ...], ttl: float | None) -> _CachePlan | None:
         method, url, hdrs, body = prepared[:4]
@@ -545,19 +531,6 @@ class _ResponseStore:
         if body:
             h.update(b"\0" + body)
         return (h.digest(), ttl, refresh)
-
-    def lookup(self, key: bytes) -> _Snapshot | None:
-        """The fresh stored response for ``key`` (the lock is held)."""
-        e = self.entries.get(key)
-        if e is None:
-            return None
-        if e.expires <= time.monotonic():
-            del self.entries[key]
-            return None
-        self.entries.move_to_end(key)
-        self.hits += 1
-        snap: _Snapshot = e.value
-        return snap
 
     def lifetime(self, snap: _Snapshot, ttl: float | None) -> float:
         """Seconds ``snap`` may be served from the cache (0: not stored)."""
@@ -593,37 +566,9 @@ class _ResponseStore:
             return max(0.0, min(life, when - (time.time() if date is None else date) - age))
         return life
 
-    def store(self, key: bytes, snap: _Snapshot, ttl: float | None, generation: int) -> None:
-        life = self.lifetime(snap, ttl)
-        with self.lock:
-            if life <= 0 or generation != self.generation:
-                return
-            self.entries[key] = _Entry(snap, time.monotonic() + life)
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.maxsize:
-                self.entries.popitem(last=False)
-
-    def task_done(
-        self,
-        pending: dict[bytes, asyncio.Task[_Snapshot]],
-        key: bytes,
-        ttl: float | None,
-        generation: int,
-        task: asyncio.Task[_Snapshot],
-    ) -> None:
-        with self.lock:
-            if pending.get(key) is task:
-                del pending[key]
-        # exception() also marks a failure as seen when every waiter has gone
-        if not task.cancelled() and task.exception() is None:
-            self.store(key, task.result(), ttl, generation)
-
     def info(self) -> dict[str, Any]:
-        now = time.monotonic()
         with self.lock:
-            for k in [k for k, e in self.entries.items() if e.expires <= now]:
-                del self.entries[k]
-            in_flight = len(self.sync_inflight) + sum(len(p) for p in self.inflight.values())
+            self.purge()
             return {
                 "hits": self.hits,
                 "misses": self.misses,
@@ -631,15 +576,8 @@ class _ResponseStore:
                 "size": len(self.entries),
                 "maxsize": self.maxsize,
                 "ttl_seconds": self.ttl,
-                "in_flight": in_flight,
+                "in_flight": self.in_flight(),
             }
-
-    def clear(self, stats: bool = True) -> None:
-        with self.lock:
-            self.entries.clear()
-            self.generation += 1
-            if stats:
-                self.hits = self.misses = self.shared = 0
 
 
 def _stored_response(snap: _Snapshot, method: str, from_cache: bool) -> ClientResponse:
@@ -829,28 +767,19 @@ class AsyncHTTPClient:
         if store is None or self._core.closed:
             return await self._send(prepared, stream=False)  # a closed client raises
         key, ttl, refresh = plan
-        loop = asyncio.get_running_loop()
         with store.lock:
-            snap = None if refresh else store.lookup(key)
-            if snap is not None:
+            snap = MISSING if refresh else store.lookup(key)
+            if snap is not MISSING:
                 return _stored_response(snap, prepared[0], True)
-            pending = store.inflight.get(loop)
-            if pending is None:
-                pending = store.inflight[loop] = {}
-            task = None if refresh else pending.get(key)
-            leader = task is None
-            if task is None:
-                store.misses += 1
-                # a task of its own: a waiter's cancellation never reaches the request
-                task = loop.create_task(self._cache_fetch(prepared))
-                pending[key] = task
-                task.add_done_callback(
-                    functools.partial(store.task_done, pending, key, ttl, store.generation)
-                )
-            else:
-                store.shared += 1
+            # a task of its own: a waiter's cancellation never reaches the request
+            task, started = store.join(
+                key,
+                functools.partial(self._cache_fetch, prepared),
+                functools.partial(store.lifetime, ttl=ttl),
+                refresh,
+            )
         snap = await asyncio.shield(task)
-        return _stored_response(snap, prepared[0], not leader)
+        return _stored_response(snap, prepared[0], not started)
 
     async def _cache_fetch(self, prepared: tuple[Any, ...]) -> _Snapshot:
         resp = await self._send(prepared, stream=False)
@@ -862,44 +791,17 @@ class AsyncHTTPClient:
             # request_sync() raises for a closed client or inside an event loop
             return self._send_sync(prepared)
         key, ttl, refresh = plan
-        while True:
-            with store.lock:
-                snap = None if refresh else store.lookup(key)
-                if snap is not None:
-                    return _stored_response(snap, prepared[0], True)
-                flight = None if refresh else store.sync_inflight.get(key)
-                if flight is None:
-                    store.misses += 1
-                    flight = concurrent.futures.Future()
-                    store.sync_inflight[key] = flight
-                    generation = store.generation
-                    break
-                store.shared += 1
-            try:
-                return _stored_response(flight.result(), prepared[0], True)
-            except concurrent.futures.CancelledError:
-                continue  # the thread sending it was interrupted: send it from here
+        snap, reused = store.get_sync(
+            key,
+            functools.partial(self._cache_fetch_sync, prepared),
+            functools.partial(store.lifetime, ttl=ttl),
+            refresh,
+        )
+        return _stored_response(snap, prepared[0], reused)
 
-        def done() -> None:
-            with store.lock:
-                if store.sync_inflight.get(key) is flight:
-                    del store.sync_inflight[key]
-
-        try:
-            resp = self._send_sync(prepared)
-            snap = _Snapshot(resp._r, resp.read().result())
-        except Exception as e:
-            done()
-            flight.set_exception(e)
-            raise
-        except BaseException:  # KeyboardInterrupt: the waiting threads send their own
-            done()
-            flight.cancel()
-            raise
-        done()
-        store.store(key, snap, ttl, generation)
-        flight.set_result(snap)
-        return _stored_response(snap, prepared[0], False)
+    def _cache_fetch_sync(self, prepared: tuple[Any, ...]) -> _Snapshot:
+        resp = self._send_sync(prepared)
+        return _Snapshot(resp._r, resp.read().result())
 
     def cache_info(self) -> dict[str, Any] | None:
         """The response cache's figures: ``hits`` (served from the cache), ``misses``
