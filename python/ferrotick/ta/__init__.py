@@ -18,7 +18,7 @@ from typing import Any
 from .. import _core
 from .._core import IndicatorInputError
 from .._validate import is_integer
-from . import _gen
+from . import _gen, aio, stream
 from ._batch import batch, batch_async
 from ._common import SPECS, InsufficientHistory, call, params_of
 
@@ -67,8 +67,6 @@ def compute_threads() -> int:
     """Threads of the compute pool (``configure(compute_threads=...)``)."""
     return int(_core.ta_pool_threads())
 
-
-from . import aio, stream  # noqa: E402  (they build on the names above)
 
 __all__ = [
     "FUNCTIONS",
