@@ -1,5 +1,5 @@
-"""Seed 003's async utilities: circuit breaker, request batching, caching and
-bounded gathering. ``RateLimiter`` and the breaker's state machine are in Rust."""
+"""Async utilities: circuit breaker, request batching, caching and bounded
+gathering. ``RateLimiter`` and the breaker's state machine are in Rust."""
 
 from __future__ import annotations
 

@@ -810,8 +810,8 @@ class AsyncHTTPClient:
         return self._cache.info() if self._cache is not None else None
 
     def cache_clear(self) -> None:
-        """Drops every stored response and resets the figures; requests in flight
-        now are not stored when they complete."""
+        """Drops every stored response and resets the figures; the requests in
+        flight at the time are not stored when they complete."""
         if self._cache is not None:
             self._cache.clear()
 

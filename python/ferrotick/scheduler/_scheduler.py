@@ -1091,8 +1091,9 @@ class AsyncScheduler:
         # cyclic collector waits until the jobs it started have taken their
         # first step (the callback below is queued behind them), so that a
         # collection, which may walk the whole heap, runs once after they
-        # started instead of during the batch. (Held off around every pop, it
-        # made the small batches of dense schedules later: not done.)
+        # started instead of during the batch. Batches of 64 run times or fewer
+        # leave it on: holding it off around every pop delays the small
+        # batches of dense schedules.
         gc_was_on = len(due) > 64 and gc.isenabled()
         if gc_was_on:
             gc.disable()

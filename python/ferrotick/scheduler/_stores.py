@@ -1,6 +1,6 @@
 """Job stores: where jobs live, and the leases that make each firing run once.
 
-``MemoryJobStore`` (the default) keeps jobs in the process, as before.
+``MemoryJobStore`` (the default) keeps jobs in the process's memory.
 ``SQLiteJobStore`` (a file, for one host) and ``RedisJobStore`` persist job
 definitions and run state, so that a restarted process resumes its schedule and
 several processes (workers, replicas) share one schedule: every process computes
