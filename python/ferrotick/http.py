@@ -17,26 +17,23 @@ cache for GETs (see :class:`ResponseCacheConfig`).
 from __future__ import annotations
 
 import asyncio
-import collections
-import concurrent.futures
 import dataclasses
 import email.utils
 import enum
 import functools
 import hashlib
 import json as _json
-import math
 import os
 import threading
 import time
-import weakref
 from collections.abc import Collection, Generator, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from . import _core
-from ._async_utils import _Entry
+from ._cache import MISSING, TTLCache
 from ._core import ConfigError, HTTPStatusError
+from ._validate import boolean, integer, is_integer, seconds
 
 __all__ = [
     "AsyncHTTPClient",
@@ -309,10 +306,6 @@ _CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 _DIRECTIVE_HEADERS = frozenset({"cache-control", "pragma"})
 
 
-def _is_seconds(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)
-
-
 @dataclasses.dataclass
 class ResponseCacheConfig:
     """An opt-in, in-memory cache of GET responses for one client::
@@ -343,18 +336,13 @@ class ResponseCacheConfig:
         self._check()
 
     def _check(self) -> None:
-        if not _is_seconds(self.ttl_seconds):
-            raise ConfigError(f"ttl_seconds: expected seconds >= 0, got {self.ttl_seconds!r}")
-        m = self.maxsize
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ConfigError(f"maxsize: expected an integer >= 1, got {m!r}")
+        seconds("ttl_seconds", self.ttl_seconds)
+        integer("maxsize", self.maxsize, min=1)
         st = self.cacheable_statuses
         if st is not None and (
             isinstance(st, (str, bytes))
             or not isinstance(st, Collection)
-            or not all(
-                isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in st
-            )
+            or not all(is_integer(c, min=100, max=599) for c in st)
         ):
             raise ConfigError(f"cacheable_statuses: expected None or HTTP status codes, got {st!r}")
         ms = self.methods
@@ -365,10 +353,7 @@ class ResponseCacheConfig:
             or not all(isinstance(x, str) and x.upper() in _CACHEABLE_METHODS for x in ms)
         ):
             raise ConfigError(f"methods: expected a collection of 'GET' and 'HEAD', got {ms!r}")
-        if not isinstance(self.respect_cache_control, bool):
-            raise ConfigError(
-                f"respect_cache_control: expected True or False, got {self.respect_cache_control!r}"
-            )
+        boolean("respect_cache_control", self.respect_cache_control)
 
 
 class _Snapshot:
@@ -501,33 +486,22 @@ def _http_date(v: str) -> float | None:
 _CachePlan = tuple[bytes, float | None, bool]
 
 
-class _ResponseStore:
-    """A client's cached responses and the GETs in flight for them.
-
-    In-flight requests are shared the way ``async_cache`` shares calls: per event loop
-    (the request runs as a task of that loop; each waiter awaits it through
-    ``asyncio.shield``), and, for the blocking twins, across threads. Stored responses
-    are visible to every loop and thread."""
+class _ResponseStore(TTLCache):
+    """A client's cached responses (``_Snapshot``) and the GETs in flight for them,
+    shared per event loop and, for the blocking twins, across threads (see
+    ``TTLCache``). Keys are SHA-256 digests: no URL, header or token is kept in clear.
+    Requests in flight during ``clear()`` store nothing."""
 
     def __init__(self, config: ResponseCacheConfig, jar: bool) -> None:
         config._check()  # the dataclass may have been edited since it was built
+        super().__init__(config.maxsize)
         # the client's cookie jar adds cookies that the key cannot see
         self.jar = jar
         self.ttl = float(config.ttl_seconds)
-        self.maxsize: int = config.maxsize
         st = config.cacheable_statuses
         self.statuses = None if st is None else frozenset(st)
         self.methods = frozenset(m.upper() for m in config.methods)
         self.respect = config.respect_cache_control
-        self.lock = threading.Lock()
-        # keys are SHA-256 digests: no URL, header or token is kept in clear
-        self.entries: collections.OrderedDict[bytes, _Entry] = collections.OrderedDict()
-        self.inflight: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[bytes, asyncio.Task[_Snapshot]]
-        ] = weakref.WeakKeyDictionary()
-        self.sync_inflight: dict[bytes, concurrent.futures.Future[_Snapshot]] = {}
-        self.generation = 0  # bumped by clear(): requests begun before it store nothing
-        self.hits = self.misses = self.shared = 0
 
     def plan(self, prepared: tuple[Any, ...], ttl: float | None) -> _CachePlan | None:
         method, url, hdrs, body = prepared[:4]
@@ -552,19 +526,6 @@ class _ResponseStore:
         if body:
             h.update(b"\0" + body)
         return (h.digest(), ttl, refresh)
-
-    def lookup(self, key: bytes) -> _Snapshot | None:
-        """The fresh stored response for ``key`` (the lock is held)."""
-        e = self.entries.get(key)
-        if e is None:
-            return None
-        if e.expires <= time.monotonic():
-            del self.entries[key]
-            return None
-        self.entries.move_to_end(key)
-        self.hits += 1
-        snap: _Snapshot = e.value
-        return snap
 
     def lifetime(self, snap: _Snapshot, ttl: float | None) -> float:
         """Seconds ``snap`` may be served from the cache (0: not stored)."""
@@ -600,37 +561,9 @@ class _ResponseStore:
             return max(0.0, min(life, when - (time.time() if date is None else date) - age))
         return life
 
-    def store(self, key: bytes, snap: _Snapshot, ttl: float | None, generation: int) -> None:
-        life = self.lifetime(snap, ttl)
-        with self.lock:
-            if life <= 0 or generation != self.generation:
-                return
-            self.entries[key] = _Entry(snap, time.monotonic() + life)
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.maxsize:
-                self.entries.popitem(last=False)
-
-    def task_done(
-        self,
-        pending: dict[bytes, asyncio.Task[_Snapshot]],
-        key: bytes,
-        ttl: float | None,
-        generation: int,
-        task: asyncio.Task[_Snapshot],
-    ) -> None:
-        with self.lock:
-            if pending.get(key) is task:
-                del pending[key]
-        # exception() also marks a failure as seen when every waiter has gone
-        if not task.cancelled() and task.exception() is None:
-            self.store(key, task.result(), ttl, generation)
-
     def info(self) -> dict[str, Any]:
-        now = time.monotonic()
         with self.lock:
-            for k in [k for k, e in self.entries.items() if e.expires <= now]:
-                del self.entries[k]
-            in_flight = len(self.sync_inflight) + sum(len(p) for p in self.inflight.values())
+            self.purge()
             return {
                 "hits": self.hits,
                 "misses": self.misses,
@@ -638,15 +571,8 @@ class _ResponseStore:
                 "size": len(self.entries),
                 "maxsize": self.maxsize,
                 "ttl_seconds": self.ttl,
-                "in_flight": in_flight,
+                "in_flight": self.in_flight(),
             }
-
-    def clear(self, stats: bool = True) -> None:
-        with self.lock:
-            self.entries.clear()
-            self.generation += 1
-            if stats:
-                self.hits = self.misses = self.shared = 0
 
 
 def _stored_response(snap: _Snapshot, method: str, from_cache: bool) -> ClientResponse:
@@ -659,14 +585,6 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _check_seconds(name: str, v: Any) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
-        raise ConfigError(f"{name}: expected seconds >= 0, got {v!r}")
-    return float(v)
 
 
 def _read_ca(ca: Any) -> bytes | None:
@@ -733,12 +651,12 @@ class AsyncHTTPClient:
         self._core = _core.HttpClient(
             limit=int(c.connector_limit),
             limit_per_host=int(c.connector_limit_per_host),
-            timeout_total=_check_seconds("timeout_total", c.timeout_total),
-            timeout_connect=_check_seconds("timeout_connect", c.timeout_connect),
-            timeout_read=_check_seconds("timeout_read", c.timeout_read),
-            pool_timeout=_check_seconds("pool_timeout", c.pool_timeout),
-            keepalive=_check_seconds("keepalive_timeout", c.keepalive_timeout),
-            deadline=_check_seconds("deadline", c.deadline),
+            timeout_total=seconds("timeout_total", c.timeout_total, allow_none=True),
+            timeout_connect=seconds("timeout_connect", c.timeout_connect, allow_none=True),
+            timeout_read=seconds("timeout_read", c.timeout_read, allow_none=True),
+            pool_timeout=seconds("pool_timeout", c.pool_timeout, allow_none=True),
+            keepalive=seconds("keepalive_timeout", c.keepalive_timeout, allow_none=True),
+            deadline=seconds("deadline", c.deadline, allow_none=True),
             verify=bool(verify),
             ca_pem=_read_ca(ca),
             proxy=proxy,
@@ -800,12 +718,16 @@ class AsyncHTTPClient:
                 raise TypeError("data: expected str, bytes or a mapping")
         total = connect = read = None
         t = timeout if timeout is not None else self._timeout
+        # per request: a call only for a limit that is set
         if isinstance(t, ClientTimeout):
-            total = _check_seconds("timeout.total", t.total)
-            connect = _check_seconds("timeout.connect", t.connect)
-            read = _check_seconds("timeout.sock_read", t.sock_read)
+            if t.total is not None:
+                total = seconds("timeout.total", t.total)
+            if t.connect is not None:
+                connect = seconds("timeout.connect", t.connect)
+            if t.sock_read is not None:
+                read = seconds("timeout.sock_read", t.sock_read)
         elif t is not None:
-            total = _check_seconds("timeout", t)
+            total = seconds("timeout", t)
         policy = retry_config._policy() if retry_config is not None else self._default_policy
         return (method, url, hdrs, body, total, connect, read, policy)
 
@@ -825,9 +747,8 @@ class AsyncHTTPClient:
     def _cache_plan(
         self, prepared: tuple[Any, ...], cache: Any, cache_ttl: Any
     ) -> _CachePlan | None:
-        if not isinstance(cache, bool):
-            raise ConfigError(f"cache: expected True or False, got {cache!r}")
-        ttl = _check_seconds("cache_ttl", cache_ttl)
+        boolean("cache", cache)
+        ttl = None if cache_ttl is None else seconds("cache_ttl", cache_ttl)
         if self._cache is None:
             if ttl is not None:
                 raise ConfigError("cache_ttl: this client has no response cache (cache=...)")
@@ -841,28 +762,19 @@ class AsyncHTTPClient:
         if store is None or self._core.closed:
             return await self._send(prepared, stream=False)  # a closed client raises
         key, ttl, refresh = plan
-        loop = asyncio.get_running_loop()
         with store.lock:
-            snap = None if refresh else store.lookup(key)
-            if snap is not None:
+            snap = MISSING if refresh else store.lookup(key)
+            if snap is not MISSING:
                 return _stored_response(snap, prepared[0], True)
-            pending = store.inflight.get(loop)
-            if pending is None:
-                pending = store.inflight[loop] = {}
-            task = None if refresh else pending.get(key)
-            leader = task is None
-            if task is None:
-                store.misses += 1
-                # a task of its own: a waiter's cancellation never reaches the request
-                task = loop.create_task(self._cache_fetch(prepared))
-                pending[key] = task
-                task.add_done_callback(
-                    functools.partial(store.task_done, pending, key, ttl, store.generation)
-                )
-            else:
-                store.shared += 1
+            # a task of its own: a waiter's cancellation never reaches the request
+            task, started = store.join(
+                key,
+                functools.partial(self._cache_fetch, prepared),
+                functools.partial(store.lifetime, ttl=ttl),
+                refresh,
+            )
         snap = await asyncio.shield(task)
-        return _stored_response(snap, prepared[0], not leader)
+        return _stored_response(snap, prepared[0], not started)
 
     async def _cache_fetch(self, prepared: tuple[Any, ...]) -> _Snapshot:
         resp = await self._send(prepared, stream=False)
@@ -874,44 +786,17 @@ class AsyncHTTPClient:
             # request_sync() raises for a closed client or inside an event loop
             return self._send_sync(prepared)
         key, ttl, refresh = plan
-        while True:
-            with store.lock:
-                snap = None if refresh else store.lookup(key)
-                if snap is not None:
-                    return _stored_response(snap, prepared[0], True)
-                flight = None if refresh else store.sync_inflight.get(key)
-                if flight is None:
-                    store.misses += 1
-                    flight = concurrent.futures.Future()
-                    store.sync_inflight[key] = flight
-                    generation = store.generation
-                    break
-                store.shared += 1
-            try:
-                return _stored_response(flight.result(), prepared[0], True)
-            except concurrent.futures.CancelledError:
-                continue  # the thread sending it was interrupted: send it from here
+        snap, reused = store.get_sync(
+            key,
+            functools.partial(self._cache_fetch_sync, prepared),
+            functools.partial(store.lifetime, ttl=ttl),
+            refresh,
+        )
+        return _stored_response(snap, prepared[0], reused)
 
-        def done() -> None:
-            with store.lock:
-                if store.sync_inflight.get(key) is flight:
-                    del store.sync_inflight[key]
-
-        try:
-            resp = self._send_sync(prepared)
-            snap = _Snapshot(resp._r, resp.read().result())
-        except Exception as e:
-            done()
-            flight.set_exception(e)
-            raise
-        except BaseException:  # KeyboardInterrupt: the waiting threads send their own
-            done()
-            flight.cancel()
-            raise
-        done()
-        store.store(key, snap, ttl, generation)
-        flight.set_result(snap)
-        return _stored_response(snap, prepared[0], False)
+    def _cache_fetch_sync(self, prepared: tuple[Any, ...]) -> _Snapshot:
+        resp = self._send_sync(prepared)
+        return _Snapshot(resp._r, resp.read().result())
 
     def cache_info(self) -> dict[str, Any] | None:
         """The response cache's figures: ``hits`` (served from the cache), ``misses``
@@ -920,8 +805,8 @@ class AsyncHTTPClient:
         return self._cache.info() if self._cache is not None else None
 
     def cache_clear(self) -> None:
-        """Drops every stored response and resets the figures; requests in flight
-        now are not stored when they complete."""
+        """Drops every stored response and resets the figures; the requests in
+        flight at the time are not stored when they complete."""
         if self._cache is not None:
             self._cache.clear()
 
@@ -1015,8 +900,8 @@ class AsyncHTTPClient:
             raise TypeError(
                 f"limiter: expected a ferrotick.RateLimiter, got {type(limiter).__name__}"
             )
-        if isinstance(weight, bool) or not isinstance(weight, int):
-            raise ConfigError(f"weight: expected an integer >= 1, got {weight!r}")
+        # the bound is checked in Rust, as for RateLimiter.acquire(weight)
+        integer("weight", weight, expected="an integer >= 1")
         if isinstance(methods, str):
             methods = [methods]
         if methods is not None:

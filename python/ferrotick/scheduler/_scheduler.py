@@ -10,7 +10,6 @@ import functools
 import gc
 import inspect
 import logging
-import math
 import operator
 import os
 import socket
@@ -23,6 +22,7 @@ from typing import Any
 
 from .. import _core
 from .._core import ConfigError, SchedulerError
+from .._validate import integer, seconds
 from ._clock import ManualClock, RealClock, _LoopTimer
 from ._stores import (
     CLAIM_GONE,
@@ -252,30 +252,28 @@ def _first_after(trigger: BaseTrigger, now: float, anchored_now: bool) -> float:
     return now - 1e-6
 
 
-def _check_grace(v: Any) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
-        raise ConfigError(f"misfire_grace_time: expected None or seconds >= 0, got {v!r}")
-    return float(v)
+# the options every job has, with their defaults when job_defaults leaves them out
+_JOB_OPTIONS: dict[str, Any] = {
+    "misfire_grace_time": None,
+    "coalesce": True,
+    "max_instances": 1,
+    "lease_time": None,
+}
 
 
-def _check_lease(v: Any) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
-        raise ConfigError(f"lease_time: expected None or seconds > 0, got {v!r}")
-    return float(v)
+def _job_option(key: str, value: Any) -> Any:
+    """A job option of _JOB_OPTIONS, checked and converted."""
+    if key == "misfire_grace_time":
+        return seconds(key, value, allow_none=True, expected="None or seconds >= 0")
+    if key == "lease_time":
+        return seconds(key, value, positive=True, allow_none=True, expected="None or seconds > 0")
+    if key == "max_instances":
+        return integer(key, value, min=1)
+    return bool(value)  # coalesce
 
 
 _MEMORY = MemoryJobStore()
 _STORE_POLICIES = ("skip", "run_local")
-
-
-def _check_max_instances(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"max_instances: expected an integer >= 1, got {v!r}")
-    return v
 
 
 class AsyncScheduler:
@@ -321,13 +319,7 @@ class AsyncScheduler:
         on_store_error: str = "skip",
         timer_slack: float = 0.0004,
     ) -> None:
-        if (
-            isinstance(timer_slack, bool)
-            or not isinstance(timer_slack, (int, float))
-            or not (0 <= timer_slack <= 1 and math.isfinite(timer_slack))
-        ):
-            raise ConfigError(f"timer_slack: expected seconds in [0, 1], got {timer_slack!r}")
-        self._timer_slack = float(timer_slack)
+        self._timer_slack = seconds("timer_slack", timer_slack, max=1)
         if jobstore is not None and jobstores is not None:
             raise ConfigError("jobstore: pass either jobstore or jobstores, not both")
         stores: dict[str, BaseJobStore] = dict(
@@ -353,22 +345,12 @@ class AsyncScheduler:
         self.timezone, _ = get_zone(timezone)
         self._tz_arg = timezone
         self._clock = clock or RealClock()
-        if (
-            isinstance(executor_workers, bool)
-            or not isinstance(executor_workers, int)
-            or executor_workers < 1
-        ):
-            raise ConfigError(
-                f"executor_workers: expected an integer >= 1, got {executor_workers!r}"
-            )
-        self._executor_workers = executor_workers
+        self._executor_workers = integer("executor_workers", executor_workers, min=1)
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         defaults = dict(job_defaults or {})
         self._defaults = {
-            "misfire_grace_time": _check_grace(defaults.get("misfire_grace_time")),
-            "coalesce": bool(defaults.get("coalesce", True)),
-            "max_instances": _check_max_instances(defaults.get("max_instances", 1)),
-            "lease_time": _check_lease(defaults.get("lease_time")),
+            key: _job_option(key, defaults.get(key, default))
+            for key, default in _JOB_OPTIONS.items()
         }
         self._jobs: dict[str, Job] = {}
         # jobs by next run time, each entry with the job's version when queued:
@@ -476,6 +458,7 @@ class AsyncScheduler:
             raise ConfigError("args: expected a list or tuple")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise ConfigError("kwargs: expected a dict")
+        d = self._defaults
         job = Job(
             self,
             job_id,
@@ -484,18 +467,18 @@ class AsyncScheduler:
             name=name,
             args=args,
             kwargs=kwargs,
-            misfire_grace_time=self._defaults["misfire_grace_time"]
+            misfire_grace_time=d["misfire_grace_time"]
             if misfire_grace_time is _UNDEFINED
-            else _check_grace(misfire_grace_time),
-            coalesce=self._defaults["coalesce"] if coalesce is _UNDEFINED else bool(coalesce),
-            max_instances=self._defaults["max_instances"]
+            else _job_option("misfire_grace_time", misfire_grace_time),
+            coalesce=d["coalesce"] if coalesce is _UNDEFINED else bool(coalesce),
+            max_instances=d["max_instances"]
             if max_instances is _UNDEFINED
-            else _check_max_instances(max_instances),
+            else _job_option("max_instances", max_instances),
             jobstore=jobstore,
             store=store,
-            lease_time=self._defaults["lease_time"]
+            lease_time=d["lease_time"]
             if lease_time is _UNDEFINED
-            else _check_lease(lease_time),
+            else _job_option("lease_time", lease_time),
         )
         # validated before anything changes: a failed add_job leaves no job behind
         first_run = (
@@ -633,12 +616,8 @@ class AsyncScheduler:
     def modify_job(self, job_id: str, **changes: Any) -> Job:
         job = self._job(job_id)
         for key, value in changes.items():
-            if key == "misfire_grace_time":
-                job.misfire_grace_time = _check_grace(value)
-            elif key == "max_instances":
-                job.max_instances = _check_max_instances(value)
-            elif key == "coalesce":
-                job.coalesce = bool(value)
+            if key in ("misfire_grace_time", "max_instances", "coalesce"):
+                setattr(job, key, _job_option(key, value))
             elif key in ("name", "args", "kwargs"):
                 setattr(
                     job,
@@ -843,8 +822,7 @@ class AsyncScheduler:
     def add_listener(self, callback: Callable[[JobEvent], Any], mask: int = EVENT_ALL) -> None:
         if not callable(callback):
             raise ConfigError("callback: expected a callable")
-        if isinstance(mask, bool) or not isinstance(mask, int):
-            raise ConfigError(f"mask: expected an int of EVENT_* bits, got {mask!r}")
+        integer("mask", mask, expected="an int of EVENT_* bits")
         self._listeners.append((callback, mask))
         self._listen_mask |= mask
 
@@ -1113,8 +1091,9 @@ class AsyncScheduler:
         # cyclic collector waits until the jobs it started have taken their
         # first step (the callback below is queued behind them), so that a
         # collection, which may walk the whole heap, runs once after they
-        # started instead of during the batch. (Held off around every pop, it
-        # made the small batches of dense schedules later: not done.)
+        # started instead of during the batch. Batches of 64 run times or fewer
+        # leave it on: holding it off around every pop delays the small
+        # batches of dense schedules.
         gc_was_on = len(due) > 64 and gc.isenabled()
         if gc_was_on:
             gc.disable()

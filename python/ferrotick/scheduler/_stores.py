@@ -1,6 +1,6 @@
 """Job stores: where jobs live, and the leases that make each firing run once.
 
-``MemoryJobStore`` (the default) keeps jobs in the process, as before.
+``MemoryJobStore`` (the default) keeps jobs in the process's memory.
 ``SQLiteJobStore`` (a file, for one host) and ``RedisJobStore`` persist job
 definitions and run state, so that a restarted process resumes its schedule and
 several processes (workers, replicas) share one schedule: every process computes
@@ -30,7 +30,6 @@ import importlib
 import inspect
 import json
 import logging
-import math
 import os
 import pickle
 import sqlite3
@@ -42,6 +41,7 @@ from typing import Any
 
 from .. import _core
 from .._core import ConfigError, SchedulerError
+from .._validate import seconds
 from ._tz import get_zone
 from .triggers import BaseTrigger, CronTrigger, DateTrigger, IntervalTrigger
 
@@ -505,16 +505,8 @@ class SQLiteJobStore(BaseJobStore):
         super().__init__()
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise ConfigError(f"SQLiteJobStore: path: expected a file path, got {path!r}")
-        if (
-            isinstance(busy_timeout, bool)
-            or not isinstance(busy_timeout, (int, float))
-            or not (busy_timeout > 0 and math.isfinite(busy_timeout))
-        ):
-            raise ConfigError(
-                f"SQLiteJobStore: busy_timeout: expected seconds > 0, got {busy_timeout!r}"
-            )
+        self.busy_timeout = seconds("SQLiteJobStore: busy_timeout", busy_timeout, positive=True)
         self.path = os.fspath(path)
-        self.busy_timeout = float(busy_timeout)
         self._conn: sqlite3.Connection | None = None
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._batcher: _Batcher | None = None
@@ -883,12 +875,7 @@ class RedisJobStore(BaseJobStore):
         if not isinstance(prefix, str) or not prefix:
             raise ConfigError("RedisJobStore: prefix: expected a non-empty string")
         for name, v in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout)):
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float))
-                or not (v > 0 and math.isfinite(v))
-            ):
-                raise ConfigError(f"RedisJobStore: {name}: expected seconds > 0, got {v!r}")
+            seconds(f"RedisJobStore: {name}", v, positive=True)
         try:
             import redis.asyncio  # noqa: F401
         except ImportError:
