@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._core import ConfigError
+from ._errors import ConfigError
 
 __all__ = ["boolean", "integer", "is_integer", "is_number", "number", "seconds"]
 
