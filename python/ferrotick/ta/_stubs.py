@@ -24,11 +24,11 @@ from numpy.typing import NDArray
 
 '''
 
-_TYPES = '''_S = TypeVar("_S")
+_TYPES = """_S = TypeVar("_S")
 _Array = NDArray[Any] | Sequence[float]
 _F64 = NDArray[np.float64]
 
-'''
+"""
 
 
 _PACKAGE_NAMES = [
@@ -53,7 +53,8 @@ def _all(names: list[str]) -> str:
 
 def _params(spec: dict[str, Any]) -> str:
     return "".join(
-        f", {p['name']}: {'int' if p['int'] else 'float'} = {p['default']!r}" for p in spec["params"]
+        f", {p['name']}: {'int' if p['int'] else 'float'} = {p['default']!r}"
+        for p in spec["params"]
     )
 
 
@@ -78,7 +79,10 @@ def _stream_function(spec: dict[str, Any]) -> str:
 
 
 def render_package() -> str:
-    ma = "".join(f"    {k}: int\n" for k in ("SMA", "EMA", "WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "MAMA", "T3"))
+    ma = "".join(
+        f"    {k}: int\n"
+        for k in ("SMA", "EMA", "WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "MAMA", "T3")
+    )
     body = (
         _HEADER
         + "from .._errors import IndicatorInputError as IndicatorInputError\n"
@@ -98,7 +102,12 @@ def render_package() -> str:
 
 
 def render_aio() -> str:
-    body = _HEADER + "from ._batch import batch_async as batch_async\n\n" + _TYPES + _all(["batch_async"])
+    body = (
+        _HEADER
+        + "from ._batch import batch_async as batch_async\n\n"
+        + _TYPES
+        + _all(["batch_async"])
+    )
     return body + "".join(_function(s, "async ") for s in SPECS.values())
 
 
