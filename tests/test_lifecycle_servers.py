@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from conftest import free_port
 
 import ferrotick
@@ -127,4 +126,51 @@ def test_fastapi_analysis_service_under_uvicorn():
             *SHUTDOWN,
         ],
     )
+    _clean(log)
+
+
+FLASK_SHUTDOWN = [
+    "quotes service stopped (1 task(s) cancelled)",
+    "cleaned up service 'quotes'",
+    "service container cleaned up",
+    "memory monitoring stopped",
+    "async performance monitoring stopped",
+    "managed tasks stopped",
+    "shared clients closed",
+    "service shutdown complete",
+]
+
+
+def test_flask_app_under_gunicorn_preload_two_workers():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "2", "--preload",
+         "-b", f"127.0.0.1:{port}", "app:app"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        cwd=EXAMPLES / "flask_app",
+    )  # fmt: skip
+    pids: set[str] = set()
+    try:
+        _wait_port(port, proc)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for _ in range(20):  # new connections: both workers take some
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as one:
+                    assert one.get("/quote").status_code == 200
+            r = http.get("/async-quote")
+            assert r.status_code == 200 and r.json()["tasks"] == 1
+            metrics = http.get("/metrics").text
+            assert 'http_request_duration_seconds_count{method="GET",route="/quote"' in metrics
+    finally:
+        rc, log = _stop(proc)
+    assert rc == 0, log
+    for line in log.splitlines():
+        if "service initialization complete" in line:
+            pids.add(line.split()[2])
+    assert pids, log
+    for pid in pids:  # every worker that started its loop stopped it, in order
+        mine = "\n".join(ln for ln in log.splitlines() if f" {pid} " in ln)
+        _in_order(mine, ["initialized service 'quotes'", "service initialization complete"])
+        _in_order(mine, FLASK_SHUTDOWN)
+    # the master never started a loop (--preload imports the app before the fork)
+    assert log.count("service initialization complete") == len(pids)
     _clean(log)
