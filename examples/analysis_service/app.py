@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 
@@ -86,11 +86,15 @@ app.add_middleware(MetricsMiddleware)
 app.include_router(metrics_router(health_checker=container.health_checker()))
 
 
+Regime = Annotated[RegimeAnalyzer, Depends(get_service("regime"))]
+Tasks = Annotated[TaskManager, Depends(get_task_manager)]
+
+
 @app.get("/analyze/{symbol}")
-async def analyze(symbol: str, regime: RegimeAnalyzer = Depends(get_service("regime"))):
+async def analyze(symbol: str, regime: Regime):
     return await regime.analyze(symbol)
 
 
 @app.get("/tasks")
-async def tasks(manager: TaskManager = Depends(get_task_manager)):
+async def tasks(manager: Tasks):
     return {str(tid): st for tid, st in manager.get_task_status().items()}
