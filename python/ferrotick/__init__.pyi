@@ -22,6 +22,7 @@ from ._core import (
     sleep_sync as sleep_sync,
 )
 from ._errors import *  # noqa: F403  (the exception tree: every name in _errors.__all__)
+from .container import ServiceContainer as ServiceContainer
 from .http import (
     AsyncHTTPClient as AsyncHTTPClient,
     ClientResponse as ClientResponse,
@@ -32,6 +33,27 @@ from .http import (
     RetryStrategy as RetryStrategy,
     get_http_client as get_http_client,
 )
+from .monitor import (
+    AsyncHealthChecker as AsyncHealthChecker,
+    AsyncPerformanceMonitor as AsyncPerformanceMonitor,
+    get_async_monitor as get_async_monitor,
+    get_memory_monitor as get_memory_monitor,
+    track_async_function as track_async_function,
+    track_operation as track_operation,
+)
+from .scheduler import (
+    AsyncScheduler as AsyncScheduler,
+    CronTrigger as CronTrigger,
+    DateTrigger as DateTrigger,
+    IntervalTrigger as IntervalTrigger,
+)
+from .scheduler._factory import (
+    ReportScheduler as ReportScheduler,
+    ToolEffectivenessScheduler as ToolEffectivenessScheduler,
+    cleanup_schedulers as cleanup_schedulers,
+    initialize_schedulers as initialize_schedulers,
+)
+from .tasks import TaskManager as TaskManager, get_task_manager as get_task_manager
 
 __version__: str
 __all__: list[str]

@@ -381,9 +381,13 @@ def get_request_batcher(config: BatchConfig | None = None) -> RequestBatcher:
 
 
 async def cleanup_async_utils() -> None:
-    """Flushes and forgets the shared objects: the batcher and the HTTP client."""
+    """Shuts down the running loop's TaskManager (cancelling its tasks), then
+    flushes and forgets the shared objects: the batcher and the HTTP client."""
     global _shared_batcher
     from .http import _close_shared
+    from .tasks import shutdown_task_managers
+
+    await shutdown_task_managers()
 
     await _close_shared()
     b, _shared_batcher = _shared_batcher, None
