@@ -28,8 +28,10 @@ from ._job import (
     JobEvent,
     JobStatus,
 )
+from ._redis import RedisJobStore
 from ._scheduler import AsyncScheduler
-from ._stores import BaseJobStore, MemoryJobStore, RedisJobStore, SQLiteJobStore
+from ._sqlite import SQLiteJobStore
+from ._stores import BaseJobStore, Claim, ClaimResult, JobStore, MemoryJobStore
 from ._tz import get_zone
 from .triggers import (
     BaseTrigger,
@@ -53,12 +55,15 @@ __all__ = [
     "BackgroundScheduler",
     "BaseJobStore",
     "BaseTrigger",
+    "Claim",
+    "ClaimResult",
     "CronTrigger",
     "DateTrigger",
     "IntervalTrigger",
     "Job",
     "JobEvent",
     "JobStatus",
+    "JobStore",
     "ManualClock",
     "MemoryJobStore",
     "RealClock",

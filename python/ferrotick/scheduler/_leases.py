@@ -12,13 +12,7 @@ from typing import Any
 
 from .._core import SchedulerError
 from ._job import EVENT_JOB_MISSED, Job, JobEvent
-from ._stores import (
-    CLAIM_GONE,
-    CLAIM_PAUSED,
-    CLAIM_RESET,
-    CLAIM_TAKEN,
-    CLAIM_WON,
-    BaseJobStore,
+from ._serialize import (
     callable_ref,
     dump_value,
     load_value,
@@ -27,6 +21,7 @@ from ._stores import (
     trigger_desc,
     trigger_from_desc,
 )
+from ._stores import BaseJobStore, ClaimResult
 from ._tz import from_unix
 from .triggers import IntervalTrigger, jitter_offset
 
@@ -95,7 +90,7 @@ class _Leases:
         if self.running and job._persisted:
             self._store_op(
                 job._store,
-                job._store._replace(job.id, job._definition, job._next_nominal, job.paused),
+                job._store.replace(job.id, job._definition, job._next_nominal, job.paused),
             )
 
     async def _persist(self, job: Job, stored: Any = None) -> None:
@@ -105,7 +100,7 @@ class _Leases:
         store = job._store
         assert job._definition is not None
         if stored is None:
-            created, definition, state = await store._add(
+            created, definition, state = await store.add(
                 job.id, job._definition, job._next_nominal, job.paused
             )
             if created:
@@ -121,7 +116,7 @@ class _Leases:
                     job._definition["trigger"]["start"] = start
             self._adopt_state(job, state)
         elif job._replace:
-            await store._replace(job.id, job._definition, job._next_nominal, job.paused)
+            await store.replace(job.id, job._definition, job._next_nominal, job.paused)
         else:
             raise SchedulerError(
                 f"job {job.id!r}: the job store {store.label} already holds a different "
@@ -218,7 +213,7 @@ class _Leases:
         """Records a finished run in the store (not awaited by the job)."""
         if job._persisted and job._last_run is not None:
             fut = asyncio.ensure_future(
-                job._store._complete(job.id, nominal, job._last_run, duration, error)
+                job._store.complete(job.id, nominal, job._last_run, duration, error)
             )
             fut.add_done_callback(_consume)
 
@@ -236,7 +231,7 @@ class _Leases:
             lease = max(60.0, 2.0 * (job._last_duration or 0.0))
         trigger = job.trigger
         results: list[Any] = await self._claim_all(job, nominals, lease)
-        if any(not isinstance(r, BaseException) and r[0] == CLAIM_RESET for r in results):
+        if any(not isinstance(r, BaseException) and r[0] == ClaimResult.RESET for r in results):
             # the store lost its data (a Redis restarted empty): write the job again
             # (every process does; the first write wins) and claim once more
             logger.warning(
@@ -285,9 +280,9 @@ class _Leases:
                     owner,
                 )
                 self._emit(JobEvent(EVENT_JOB_MISSED, job.id, from_unix(lost_at, trigger.timezone)))
-            if code == CLAIM_WON:
+            if code == ClaimResult.WON:
                 won.append((nominal, scheduled))
-            elif code == CLAIM_TAKEN:
+            elif code == ClaimResult.TAKEN:
                 job._claimed_elsewhere += 1
                 logger.debug(
                     "job %r: firing at %s claimed by another process %s",
@@ -295,9 +290,9 @@ class _Leases:
                     from_unix(scheduled, trigger.timezone).isoformat(),
                     holder,
                 )
-            elif code == CLAIM_PAUSED:
+            elif code == ClaimResult.PAUSED:
                 logger.debug("job %r is paused in its job store", job.name)
-            elif code == CLAIM_GONE:
+            elif code == ClaimResult.GONE:
                 if not job._persisted:
                     # its first write failed (the store was unreachable): write it now
                     if job._ready is None or job._ready.done():
@@ -319,7 +314,7 @@ class _Leases:
         trigger = job.trigger
         return asyncio.gather(
             *(
-                job._store._claim(job.id, n, self._owner, lease, trigger._next_unix(n))
+                job._store.claim(job.id, n, self._owner, lease, trigger._next_unix(n))
                 for n in nominals
             ),
             return_exceptions=True,

@@ -38,7 +38,8 @@ from ._job import (
     is_stale,
 )
 from ._leases import _Leases
-from ._stores import BaseJobStore, MemoryJobStore, resolve_ref
+from ._serialize import resolve_ref
+from ._stores import BaseJobStore, MemoryJobStore
 from ._tz import from_unix, get_zone, to_unix
 from .triggers import BaseTrigger, CronTrigger, DateTrigger, IntervalTrigger
 
@@ -325,12 +326,12 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
         job = self._job(job_id)
         del self._jobs[job_id]
         job._version += 1
-        self._store_write(job, "_remove", job.id)
+        self._store_write(job, "remove", job.id)
 
     def remove_all_jobs(self) -> None:
         for job in self._jobs.values():
             job._version += 1
-            self._store_write(job, "_remove", job.id)
+            self._store_write(job, "remove", job.id)
         self._jobs.clear()
         self._queue.clear()
 
@@ -338,7 +339,7 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
         job = self._job(job_id)
         job.paused = True
         job._version += 1
-        self._store_write(job, "_update", job.id, paused=True)
+        self._store_write(job, "update", job.id, paused=True)
         return job
 
     def resume_job(self, job_id: str) -> Job:
@@ -351,7 +352,7 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
             else:
                 job._version += 1
                 self._push(job)
-            self._store_write(job, "_update", job.id, paused=False, next_fire=job._next_nominal)
+            self._store_write(job, "update", job.id, paused=False, next_fire=job._next_nominal)
             self._wake()
         return job
 
