@@ -70,7 +70,7 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
     # close is woken for exactly. 0 wakes up for each run time.
     _timer_slack = 0.0004
     # On the timerfd, a wake-up window holding at least `_prepare_min` coroutine
-    # runs is prepared ahead of it (see _prepare): the timer expires
+    # runs is prepared ahead of it (see _Dispatcher._prepare): the timer expires
     # `_prepare_lead(count)` seconds early, the runs' tasks are created then and
     # wait on one gate, which opens at the window's end. At the due instant only
     # the tasks' first steps are left to do, so the last of a thousand
@@ -136,7 +136,7 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
         # the union of the listeners' masks: an event nobody listens to is never built
         self._listen_mask = 0
         # running job tasks (-> their Job) and listener tasks (-> None); a job task
-        # removes itself when it ends (see _invoke_*)
+        # removes itself when it ends (see _Invoker._execute)
         self._tasks: dict[asyncio.Future[Any], Job | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
@@ -146,8 +146,8 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
         # the cyclic collector is off until a large batch's jobs started
         self._gc_held = False
         self._rescheduled = False
-        # a prepared batch (see _prepare): its gate, the instant it opens, and
-        # the batch end the next expiry prepares for
+        # a prepared batch (see _Dispatcher._prepare): its gate, the instant it
+        # opens, and the batch end the next expiry prepares for
         self._gate: asyncio.Future[float] | None = None
         self._gate_at: float | None = None
         self._prepare_for: float | None = None
@@ -290,7 +290,6 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
         self._wake()
         return job
 
-
     def scheduled_job(
         self, trigger: Any = None, **kwargs: Any
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -301,7 +300,6 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
             return func
 
         return deco
-
 
     def get_job(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -657,4 +655,3 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
             if lt.callback is tick:
                 lt.callback = None
             lt.disarm()
-
