@@ -159,7 +159,7 @@ class AsyncHTTPClient:
 
     # -- requests ---------------------------------------------------------------------
 
-    def _prepare(self, method: str, args: tuple[Any, ...]) -> Prepared:
+    def _prepare(self, method: str, args: tuple[Any, ...]) -> Prepared:  # noqa: C901 (the per-request hot path (net_http_get_json); each split-out helper is a call per request)
         url, params, headers, json, data, timeout, retry_config = args
         if not isinstance(url, str):
             url = str(url)

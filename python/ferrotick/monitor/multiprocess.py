@@ -581,7 +581,7 @@ def mark_process_dead(
     return existed
 
 
-def _aggregate(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _aggregate(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:  # noqa: C901 (the merge rule of each metric kind and multiprocess mode, side by side as prometheus_client documents them)
     agg: dict[str, dict[str, Any]] = {}
     for entry in entries:
         pid = entry.get("pid")

@@ -217,7 +217,7 @@ class _Leases:
             )
             fut.add_done_callback(_consume)
 
-    async def _claim(
+    async def _claim(  # noqa: C901 (each claim outcome (won, lost, store down, lease expired) handled where the claim returns)
         self, job: Job, nominals: list[float], runs: list[float]
     ) -> list[tuple[float, float]]:
         """The firings this process won, in order; the others are counted."""

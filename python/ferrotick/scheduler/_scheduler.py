@@ -445,7 +445,7 @@ class AsyncScheduler(_Dispatcher, _Invoker, _Leases):
             self._clock._add_settler(self._settle)
         self._main = self._loop.create_task(self._run(), name="ferrotick-scheduler")
 
-    async def stop(self, wait: bool = True, timeout: float | None = None) -> None:
+    async def stop(self, wait: bool = True, timeout: float | None = None) -> None:  # noqa: C901 (the shutdown sequence in its order: timer, prepared batches, running jobs, stores, executors)
         """Stops firing; with ``wait``, waits for running jobs (up to ``timeout``
         seconds), then cancels whatever still runs."""
         if not self.running:
