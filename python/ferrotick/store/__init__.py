@@ -6,6 +6,12 @@ signal = await manager.create_signal_async("BTCUSDT", "BUY", 1, 0.8)
 
 from __future__ import annotations
 
+from ._influx import (
+    InfluxDBConfig,
+    InfluxDBWriter,
+    get_influxdb_client,
+    initialize_influxdb,
+)
 from ._signals import (
     Signal,
     SignalManager,
@@ -14,6 +20,10 @@ from ._signals import (
 )
 
 __all__ = [
+    "InfluxDBConfig",
+    "InfluxDBWriter",
+    "get_influxdb_client",
+    "initialize_influxdb",
     "Signal",
     "SignalManager",
     "get_signal_manager",
