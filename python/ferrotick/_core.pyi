@@ -1,7 +1,7 @@
 """Type stubs for ferrotick's native core."""
 
 import asyncio
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from contextvars import Context
 from types import ModuleType
 from typing import Any, Generic, TypeVar, final
@@ -444,8 +444,8 @@ class _Buffer: ...
 # line protocol (ferrotick.store)
 def lp_encode_point(
     measurement: str,
-    fields: Mapping[str, Any],
-    tags: Mapping[str, str] | None = None,
+    fields: dict[str, Any],
+    tags: dict[str, str] | None = None,
     time: Any = None,
     precision: str = "ns",
     v2: bool = False,
@@ -457,7 +457,7 @@ def lp_encode_columns(
     measurement: str,
     fields: dict[str, Any],
     time: Any,
-    tags: Mapping[str, str] | None = None,
+    tags: dict[str, str] | None = None,
     precision: str = "ns",
     v2: bool = False,
 ) -> tuple[bytes, int]: ...
