@@ -195,7 +195,7 @@ class InfluxDBWriter:
             "last_batch_seconds": 0.0,
         }
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        self._waiter: asyncio.Future[bool] | None = None
         self._room: asyncio.Condition | None = None
         self._progress: asyncio.Condition | None = None
         self._task: asyncio.Task[None] | None = None
@@ -211,7 +211,6 @@ class InfluxDBWriter:
         if self._task is not None:
             return
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
         self._room = asyncio.Condition()
         self._progress = asyncio.Condition()
         self._task = self._loop.create_task(self._run(), name="ferrotick-influxdb-writer")
@@ -331,8 +330,15 @@ class InfluxDBWriter:
         if not batch or not self.config.enable_batching:
             await self.flush()
         elif self._buffered >= self.config.batch_size:
-            assert self._wake is not None
-            self._wake.set()
+            self._kick()
+            # lets the flusher start this batch's POST (on the tokio runtime)
+            # before the caller encodes the next one
+            await asyncio.sleep(0)
+
+    def _kick(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(False)
 
     def _drop_oldest(self, k: int) -> None:
         dropped = 0
@@ -384,17 +390,22 @@ class InfluxDBWriter:
         return (parts[0] if len(parts) == 1 else b"".join(parts)), n
 
     async def _run(self) -> None:
-        assert self._wake is not None and self._room is not None and self._progress is not None
+        assert self._room is not None and self._progress is not None
         interval = self.config.flush_interval
         size = self.config.batch_size
         while True:
             timed_out = False
             if self._buffered < size and not self._flush_now:
+                # a bare future resolved by _kick (False) or the timer (True): the
+                # flusher runs one loop step after a writer fills a batch
+                loop = asyncio.get_running_loop()
+                self._waiter = w = loop.create_future()
+                h = loop.call_later(interval, _resolve, w, True)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), interval)
-                except asyncio.TimeoutError:
-                    timed_out = True
-            self._wake.clear()
+                    timed_out = await w
+                finally:
+                    h.cancel()
+                    self._waiter = None
             # full batches go at once; a partial one waits for the timer or a flush
             drain = timed_out or self._flush_now
             self._flush_now = False
@@ -489,9 +500,9 @@ class InfluxDBWriter:
         if self._settled >= target:
             self._raise_rejected(target)
             return
-        assert self._wake is not None and self._progress is not None
+        assert self._progress is not None
         self._flush_now = True
-        self._wake.set()
+        self._kick()
 
         async def wait() -> None:
             assert self._progress is not None
@@ -576,6 +587,11 @@ class InfluxDBWriter:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
+    if not fut.done():
+        fut.set_result(value)
 
 
 def _split_lines(data: bytes, k: int) -> tuple[bytes, bytes]:
