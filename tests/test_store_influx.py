@@ -372,3 +372,40 @@ async def test_gzip_body_is_gzip():
     assert srv.requests[0].body == b"m v=1i 1\n"
     assert gzip.compress(b"") != b""  # (sanity: the stand-in decompressed the body)
     await srv.close()
+
+
+async def test_metrics_and_health_checks(influxd, db, tmp_path):
+    from ferrotick.monitor import AsyncHealthChecker, generate_latest
+    from ferrotick.store import SignalManager
+
+    w = await initialize_influxdb(
+        InfluxDBConfig(
+            database=db,
+            url=influxd.url,
+            max_buffer_points=5,
+            overflow="drop_oldest",
+            flush_interval=60,
+        )
+    )
+    await w.write_points(
+        [{"measurement": "h", "fields": {"v": i}, "time": T0 + i} for i in range(8)]
+    )
+    await w.flush()
+    down = await initialize_influxdb(InfluxDBConfig(database=db, url="http://127.0.0.1:9"))
+    m = SignalManager(tmp_path / "s.sqlite3")
+    await m.create_signal_async("BTCUSDT", "BUY", 1, 0.5)
+    hc = AsyncHealthChecker(timeout=5)
+    w.register_health_check(hc)
+    down.register_health_check(hc, "influxdb_down")
+    m.register_health_check(hc)
+    res = await hc.check_health()
+    assert res["checks"] == {"influxdb": True, "influxdb_down": False, "signal_store": True}
+    text = generate_latest().decode()
+    assert 'ferrotick_influxdb_points_total{outcome="dropped"}' in text
+    assert "ferrotick_influxdb_batch_points_count" in text
+    assert "ferrotick_influxdb_buffer_points" in text
+    assert "ferrotick_signal_store_batch_size_count" in text
+    assert "ferrotick_signal_store_ack_seconds_bucket" in text
+    await w.close()
+    await down.close(timeout=1)
+    await m.close()

@@ -227,6 +227,10 @@ class InfluxDBWriter:
         """For AsyncHealthChecker: the server answers and the last batch went through."""
         return await self.ping() and self._stats["last_error"] is None
 
+    def register_health_check(self, checker: Any, name: str = "influxdb") -> None:
+        """Adds :meth:`health_check` to an ``AsyncHealthChecker``."""
+        checker.add_check(name, self.health_check)
+
     # -- writing --------------------------------------------------------------
 
     async def write_point(

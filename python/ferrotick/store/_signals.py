@@ -775,6 +775,10 @@ class SignalManager:
         await self._read("SELECT " + _COLUMNS + " FROM signals LIMIT 0", ())
         return True
 
+    def register_health_check(self, checker: Any, name: str = "signal_store") -> None:
+        """Adds :meth:`health_check` to an ``AsyncHealthChecker``."""
+        checker.add_check(name, self.health_check)
+
     def close_sync(self) -> None:
         if self._closed:
             return
