@@ -526,12 +526,18 @@ class InfluxDBWriter:
             raise FerrotickError(bad[-1])
 
     async def close(self, timeout: float | None = None) -> None:
-        """Flushes what is buffered and stops the writer."""
+        """Flushes what is buffered and stops the writer. With ``timeout`` (seconds),
+        gives up after it, logs how many points were not sent and raises
+        TimeoutError; without, waits for the server as long as it takes."""
         if self._closed:
             return
         try:
             if self._task is not None:
                 await self.flush(timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            lost = self._buffered + self._inflight_n
+            log.error("InfluxDB writer closed after %ss with %d points unsent", timeout, lost)
+            raise
         finally:
             self._closed = True
             if self._task is not None:
