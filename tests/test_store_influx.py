@@ -409,3 +409,26 @@ async def test_metrics_and_health_checks(influxd, db, tmp_path):
     await w.close()
     await down.close(timeout=1)
     await m.close()
+
+
+async def test_unbatched_writes_wait_for_the_server_and_config_yml_section():
+    srv = ScriptedServer()
+    url = await srv.start()
+    cfg = InfluxDBConfig.from_dict(
+        {
+            "database": "x",
+            "url": url,
+            "batch_size": 500,
+            "flush_interval": 30.0,
+            "enable_batching": False,
+        }
+    )
+    w = await initialize_influxdb(cfg)
+    await w.write_point("m", {"v": 1}, time=1)
+    assert len(srv.requests) == 1  # sent and acknowledged before write_point returned
+    await w.write_point("m", {"v": 2}, time=2, batch=False)
+    assert len(srv.requests) == 2
+    with pytest.raises(ConfigError, match="unknown settings"):
+        InfluxDBConfig.from_dict({"database": "x", "batchsize": 5})
+    await w.close()
+    await srv.close()
