@@ -133,16 +133,18 @@ fn field(b: &mut LineBuf, key: &str, v: &Bound<'_, PyAny>) -> Result<(), String>
     ))
 }
 
-fn tags_sorted<'py>(
-    tags: &Bound<'py, PyAny>,
-) -> Result<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>, String> {
+/// A (key, value) item of a dict.
+type Pair<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// The items of a tags dict sorted by key (the order the server keeps them in).
+fn tags_sorted<'py>(tags: &Bound<'py, PyAny>) -> Result<Vec<Pair<'py>>, String> {
     if tags.is_none() {
         return Ok(Vec::new());
     }
     let d = tags
         .cast::<PyDict>()
         .map_err(|_| format!("tags: expected a dict, got {}", describe(tags)))?;
-    let mut v: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = d.iter().collect();
+    let mut v: Vec<Pair<'py>> = d.iter().collect();
     if v.len() > 1 {
         let mut keyed: Vec<(String, usize)> = Vec::with_capacity(v.len());
         for (i, (k, _)) in v.iter().enumerate() {
@@ -150,8 +152,7 @@ fn tags_sorted<'py>(
         }
         keyed.sort();
         let mut out = Vec::with_capacity(v.len());
-        let mut slots: Vec<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> =
-            v.drain(..).map(Some).collect();
+        let mut slots: Vec<Option<Pair<'py>>> = v.drain(..).map(Some).collect();
         for (_, i) in keyed {
             out.push(slots[i].take().expect("each index once"));
         }
