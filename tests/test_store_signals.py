@@ -228,3 +228,22 @@ async def test_acknowledged_writes_survive_kill_9(tmp_path):
         assert missing == []
     finally:
         await m.close()
+
+
+async def test_sink_contract_and_export(tmp_path):
+    m = SignalManager(tmp_path / "s.sqlite3")
+    try:
+        s = await m.write(
+            {"symbol": "BTCUSDT", "signal_type": "SELL", "value": -1, "confidence": 0.9}
+        )
+        assert s.signal_type == "SELL"
+        await m.flush()
+        out = m.export_json(tmp_path / "out.json")
+        doc = json.loads(open(out).read())
+        assert doc["signals"][0]["id"] == s.id
+        with pytest.raises(ConfigError, match="persistence_file"):
+            m.export_json()
+    finally:
+        await m.close()
+    with pytest.raises(Exception, match="closed"):
+        m.create_signal_async("BTCUSDT", "BUY", 1, 0.5)
