@@ -29,7 +29,6 @@ import logging
 import random
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -619,7 +618,9 @@ def _tail_lines(data: bytes, n: int, keep: int) -> tuple[bytes, int]:
     return _split_lines(data, n - keep)[1], keep
 
 
-_WRITERS: weakref.WeakSet[InfluxDBWriter] = weakref.WeakSet()
+# strong references: a writer dropped with points still buffered is flushed at
+# exit, not collected with them (close() removes it)
+_WRITERS: set[InfluxDBWriter] = set()
 
 
 def _exit_flush() -> None:
