@@ -432,3 +432,18 @@ async def test_unbatched_writes_wait_for_the_server_and_config_yml_section():
         InfluxDBConfig.from_dict({"database": "x", "batchsize": 5})
     await w.close()
     await srv.close()
+
+
+async def test_exit_with_the_server_down_does_not_hang():
+    code = EXIT_WRITER.replace("batch_size=10000", "batch_size=10000, exit_timeout=0.5")
+    t = time.monotonic()
+    p = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", code, "http://127.0.0.1:9", "x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "points lost at exit" in p.stderr
+    assert time.monotonic() - t < 10
