@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["monitor", "sched", "ta"],
     &["net"],
+    &["store"],
 ];
 
 type Module = Vec<String>;

@@ -440,3 +440,24 @@ def ta_buffer_pool(limit: int | None) -> tuple[int, int]: ...
 
 @final
 class _Buffer: ...
+
+# line protocol (ferrotick.store)
+def lp_encode_point(
+    measurement: str,
+    fields: dict[str, Any],
+    tags: dict[str, str] | None = None,
+    time: Any = None,
+    precision: str = "ns",
+    v2: bool = False,
+) -> bytes: ...
+def lp_encode_points(
+    points: Any, precision: str = "ns", v2: bool = False, measurement: str | None = None
+) -> tuple[bytes, int]: ...
+def lp_encode_columns(
+    measurement: str,
+    fields: dict[str, Any],
+    time: Any,
+    tags: dict[str, str] | None = None,
+    precision: str = "ns",
+    v2: bool = False,
+) -> tuple[bytes, int]: ...
