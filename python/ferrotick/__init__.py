@@ -64,6 +64,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first
         cleanup_schedulers as cleanup_schedulers,
         initialize_schedulers as initialize_schedulers,
     )
+    from .store import (
+        InfluxDBConfig as InfluxDBConfig,
+        InfluxDBWriter as InfluxDBWriter,
+        Signal as Signal,
+        SignalManager as SignalManager,
+        get_influxdb_client as get_influxdb_client,
+        get_signal_manager as get_signal_manager,
+        initialize_async_signal_manager as initialize_async_signal_manager,
+        initialize_influxdb as initialize_influxdb,
+    )
     from .tasks import TaskManager as TaskManager, get_task_manager as get_task_manager
 
 __version__: str = _core.__version__
@@ -89,6 +99,14 @@ _LAZY = {
     "track_operation": "monitor",
     "get_memory_monitor": "monitor",
     "AsyncHealthChecker": "monitor",
+    "InfluxDBConfig": "store",
+    "InfluxDBWriter": "store",
+    "get_influxdb_client": "store",
+    "initialize_influxdb": "store",
+    "Signal": "store",
+    "SignalManager": "store",
+    "get_signal_manager": "store",
+    "initialize_async_signal_manager": "store",
 }
 
 

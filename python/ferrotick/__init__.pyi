@@ -67,6 +67,16 @@ from .scheduler._factory import (
     cleanup_schedulers as cleanup_schedulers,
     initialize_schedulers as initialize_schedulers,
 )
+from .store import (
+    InfluxDBConfig as InfluxDBConfig,
+    InfluxDBWriter as InfluxDBWriter,
+    Signal as Signal,
+    SignalManager as SignalManager,
+    get_influxdb_client as get_influxdb_client,
+    get_signal_manager as get_signal_manager,
+    initialize_async_signal_manager as initialize_async_signal_manager,
+    initialize_influxdb as initialize_influxdb,
+)
 from .tasks import TaskManager as TaskManager, get_task_manager as get_task_manager
 
 __version__: str
@@ -127,4 +137,12 @@ __all__ = [
     "track_operation",
     "get_memory_monitor",
     "AsyncHealthChecker",
+    "InfluxDBConfig",
+    "InfluxDBWriter",
+    "get_influxdb_client",
+    "initialize_influxdb",
+    "Signal",
+    "SignalManager",
+    "get_signal_manager",
+    "initialize_async_signal_manager",
 ]
