@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["monitor", "sched", "ta"],
     &["net"],
+    &["sim"],
 ];
 
 type Module = Vec<String>;

@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod net;
 pub mod runtime;
 pub mod sched;
+pub mod sim;
 pub mod ta;
 
 use pyo3::prelude::*;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     net::py::register(m)?;
     net::pyclient::register(m)?;
     ta::py::register(m)?;
+    sim::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())
