@@ -40,6 +40,7 @@ from .http import (
     RetryStrategy,
     get_http_client,
 )
+from .sim import SimulatedExchange
 
 __version__: str = _core.__version__
 
@@ -52,6 +53,7 @@ __all__ = [
     "RetryConfig",
     "RetryStrategy",
     "get_http_client",
+    "SimulatedExchange",
     "BatchConfig",
     "CircuitBreaker",
     "CircuitBreakerConfig",

@@ -32,6 +32,7 @@ from .http import (
     RetryStrategy as RetryStrategy,
     get_http_client as get_http_client,
 )
+from .sim import SimulatedExchange as SimulatedExchange
 
 __version__: str
 __all__: list[str]

@@ -172,3 +172,85 @@ impl Dice {
         p > 0.0 && self.roll() < p
     }
 }
+
+/// The names `set_faults()` takes.
+pub const FAULT_NAMES: &[&str] = &[
+    "latency_ms",
+    "jitter_ms",
+    "error_rate",
+    "unknown_status_rate",
+    "reset_rate",
+    "truncate_rate",
+    "malformed_rate",
+    "ws_drop_rate",
+    "depth_skip_rate",
+    "clock_offset_ms",
+    "maintenance",
+];
+
+impl Faults {
+    /// Sets one knob by name; rates must lie in [0, 1], delays be >= 0.
+    pub fn set(&mut self, name: &str, value: f64) -> crate::errors::FtResult<()> {
+        use crate::errors::FtError;
+        if !value.is_finite() {
+            return Err(FtError::config(format!(
+                "{name}: must be a finite number, got {value}"
+            )));
+        }
+        let rate = |v: f64| -> crate::errors::FtResult<f64> {
+            if (0.0..=1.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(FtError::config(format!(
+                    "{name}: a fraction between 0 and 1 is expected, got {v}"
+                )))
+            }
+        };
+        let delay = |v: f64| -> crate::errors::FtResult<f64> {
+            if (0.0..=600_000.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(FtError::config(format!(
+                    "{name}: milliseconds between 0 and 600000 are expected, got {v}"
+                )))
+            }
+        };
+        match name {
+            "latency_ms" => self.latency_ms = delay(value)?,
+            "jitter_ms" => self.jitter_ms = delay(value)?,
+            "error_rate" => self.error_rate = rate(value)?,
+            "unknown_status_rate" => self.unknown_status_rate = rate(value)?,
+            "reset_rate" => self.reset_rate = rate(value)?,
+            "truncate_rate" => self.truncate_rate = rate(value)?,
+            "malformed_rate" => self.malformed_rate = rate(value)?,
+            "ws_drop_rate" => self.ws_drop_rate = rate(value)?,
+            "depth_skip_rate" => self.depth_skip_rate = rate(value)?,
+            "clock_offset_ms" => self.clock_offset_ms = value as i64,
+            "maintenance" => self.maintenance = value != 0.0,
+            _ => {
+                return Err(FtError::config(format!(
+                    "unknown fault {name:?}; known: {}",
+                    FAULT_NAMES.join(", ")
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// Every knob by name, as numbers (maintenance as 0 or 1).
+    pub fn values(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("latency_ms", self.latency_ms),
+            ("jitter_ms", self.jitter_ms),
+            ("error_rate", self.error_rate),
+            ("unknown_status_rate", self.unknown_status_rate),
+            ("reset_rate", self.reset_rate),
+            ("truncate_rate", self.truncate_rate),
+            ("malformed_rate", self.malformed_rate),
+            ("ws_drop_rate", self.ws_drop_rate),
+            ("depth_skip_rate", self.depth_skip_rate),
+            ("clock_offset_ms", self.clock_offset_ms as f64),
+            ("maintenance", if self.maintenance { 1.0 } else { 0.0 }),
+        ]
+    }
+}
