@@ -12,9 +12,9 @@ from sim_helpers import call
 from ferrotick import AsyncHTTPClient, RetryConfig
 from ferrotick.sim import SimulatedExchange
 
-pytestmark = pytest.mark.asyncio
 
 
+@pytest.mark.asyncio
 async def test_weights_add_up_in_the_header():
     async with SimulatedExchange(["BTCUSDT", "ETHUSDT"]) as ex, aiohttp.ClientSession() as s:
         steps = [
@@ -53,6 +53,7 @@ async def test_weights_add_up_in_the_header():
             assert r.headers["x-mbx-used-weight-1m"] == "250"
 
 
+@pytest.mark.asyncio
 async def test_429_then_418_with_retry_after_and_doubling_bans():
     # time_scale 60: the minute window is one wall second, a 2-minute ban two seconds
     async with SimulatedExchange(["BTCUSDT"], time_scale=60.0) as ex, aiohttp.ClientSession() as s:
@@ -89,6 +90,7 @@ async def test_429_then_418_with_retry_after_and_doubling_bans():
         assert stats["http_429"] >= 3 and stats["http_418"] >= 3
 
 
+@pytest.mark.asyncio
 async def test_429_retry_after_at_real_time_and_limits_off():
     async with SimulatedExchange(["BTCUSDT"], weight_limit=10) as ex, aiohttp.ClientSession() as s:
         for _ in range(5):
@@ -104,6 +106,7 @@ async def test_429_retry_after_at_real_time_and_limits_off():
             assert h["X-MBX-USED-WEIGHT-1M"] == "200"
 
 
+@pytest.mark.asyncio
 async def test_order_count_limit():
     async with SimulatedExchange(["BTCUSDT"], orders_10s=5) as ex, aiohttp.ClientSession() as s:
         order = {

@@ -355,13 +355,13 @@ fn api_error(sh: &Shared, e: ApiErr, used: u64, extra: Extra) -> Response<SimBod
 
 fn respond(
     status: u16,
-    json: String,
+    json: impl Into<Bytes>,
     used: u64,
     extra: Extra,
     sh: &Shared,
     body_faults: bool,
 ) -> Response<SimBody> {
-    let mut bytes = Bytes::from(json);
+    let mut bytes: Bytes = json.into();
     let mut broken = false;
     if body_faults {
         let f = sh.faults.read();
@@ -415,7 +415,7 @@ fn route(
     api_key: Option<&str>,
     extra: &mut Extra,
     faults: &Faults,
-) -> ApiResult {
+) -> Result<Bytes, ApiErr> {
     let signed = matches!(
         path,
         "/api/v3/account"
@@ -431,12 +431,14 @@ fn route(
         None
     };
     let key = key.as_deref().unwrap_or("");
-    match (method.as_str(), path) {
+    if *method == Method::GET && matches!(path, "/api/v3/klines" | "/api/v3/uiKlines") {
+        return klines(sh, p, query);
+    }
+    let r: ApiResult = match (method.as_str(), path) {
         ("GET", "/api/v3/ping") => Ok("{}".into()),
         ("GET", "/api/v3/time") => Ok(format!("{{\"serverTime\":{}}}", sh.server_ms())),
         ("GET", "/sapi/v1/system/status") => Ok("{\"status\":0,\"msg\":\"normal\"}".into()),
         ("GET", "/api/v3/exchangeInfo") => exchange_info(sh, p),
-        ("GET", "/api/v3/klines") | ("GET", "/api/v3/uiKlines") => klines(sh, p, query),
         ("GET", "/api/v3/depth") => depth(sh, p),
         ("GET", "/api/v3/avgPrice") => {
             let i = p.symbol(sh)?.ok_or_else(|| mandatory("symbol"))?;
@@ -560,7 +562,8 @@ fn route(
             code: -1000,
             msg: format!("Method {method} is not allowed on {path}."),
         }),
-    }
+    };
+    r.map(Bytes::from)
 }
 
 /// Checks the API key, the signature and the timing of a SIGNED request;
@@ -682,7 +685,7 @@ fn exchange_info(sh: &Shared, p: &Params) -> ApiResult {
     Ok(out)
 }
 
-fn klines(sh: &Shared, p: &Params, query: &str) -> ApiResult {
+fn klines(sh: &Shared, p: &Params, query: &str) -> Result<Bytes, ApiErr> {
     let i = p.symbol(sh)?.ok_or_else(|| mandatory("symbol"))?;
     let iv_name = p.req("interval")?;
     let iv = Interval::parse(iv_name).ok_or_else(|| err(-1120, "Invalid interval."))?;
@@ -733,7 +736,7 @@ fn klines(sh: &Shared, p: &Params, query: &str) -> ApiResult {
     };
     if let Some(b) = sh.klines_cache.lock().get(&cache_key) {
         Stats::inc(&sh.stats.klines_cache_hits);
-        return Ok(String::from_utf8_lossy(b).into_owned());
+        return Ok(b.clone());
     }
     let s = &sh.specs[i];
     let mut out = String::with_capacity(starts.len() * 200 + 2);
@@ -752,7 +755,8 @@ fn klines(sh: &Shared, p: &Params, query: &str) -> ApiResult {
     if cache.len() >= 4096 {
         cache.clear();
     }
-    cache.insert(cache_key, Bytes::from(out.clone()));
+    let out = Bytes::from(out);
+    cache.insert(cache_key, out.clone());
     Ok(out)
 }
 

@@ -386,7 +386,7 @@ impl Connection {
                         incoming += 1;
                         if incoming > cfg.ws_max_incoming_per_s {
                             Stats::inc(&sh.stats.ws_rate_closes);
-                            let _ = tx.send(close(CloseCode::Policy, "Too many messages")).await;
+                            finish(&mut tx, &mut rx, close(CloseCode::Policy, "Too many messages")).await;
                             return;
                         }
                     }
@@ -419,7 +419,7 @@ impl Connection {
                 _ = ping.tick() => {
                     if awaiting_pong.is_some_and(|t| t.elapsed() >= pong_timeout) {
                         Stats::inc(&sh.stats.ws_pong_timeouts);
-                        let _ = tx.send(close(CloseCode::Policy, "Pong timeout")).await;
+                        finish(&mut tx, &mut rx, close(CloseCode::Policy, "Pong timeout")).await;
                         return;
                     }
                     Stats::inc(&sh.stats.ws_pings);
@@ -433,13 +433,13 @@ impl Connection {
                     Stats::inc(&sh.stats.ws_lifetime_closes);
                     let ev = format!("{{\"e\":\"serverShutdown\",\"E\":{}}}", sh.server_ms());
                     let _ = tx.send(Message::Text(ev.into())).await;
-                    let _ = tx.send(close(CloseCode::Away, "Connection lifetime reached")).await;
+                    finish(&mut tx, &mut rx, close(CloseCode::Away, "Connection lifetime reached")).await;
                     return;
                 }
                 _ = shutdown.changed() => {
                     let ev = format!("{{\"e\":\"serverShutdown\",\"E\":{}}}", sh.server_ms());
                     let _ = tx.send(Message::Text(ev.into())).await;
-                    let _ = tx.send(close(CloseCode::Away, "Server shutting down")).await;
+                    finish(&mut tx, &mut rx, close(CloseCode::Away, "Server shutting down")).await;
                     return;
                 }
             }
@@ -447,11 +447,33 @@ impl Connection {
             // is longer than the deadline
             if awaiting_pong.is_some_and(|t| t.elapsed() >= pong_timeout) {
                 Stats::inc(&sh.stats.ws_pong_timeouts);
-                let _ = tx.send(close(CloseCode::Policy, "Pong timeout")).await;
+                finish(&mut tx, &mut rx, close(CloseCode::Policy, "Pong timeout")).await;
                 return;
             }
         }
     }
+}
+
+/// Sends a close frame and waits (briefly) for the client's, so that the
+/// client sees a clean close with the server's code.
+async fn finish<S>(
+    tx: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    rx: &mut futures_util::stream::SplitStream<WebSocketStream<S>>,
+    msg: Message,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if tx.send(msg).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while let Some(Ok(m)) = rx.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// One text frame as a server sends it (unmasked).
