@@ -67,7 +67,9 @@ def serve_sim(port: int, cpu: int, trade_rate: float) -> None:
 
     ferrotick.configure(worker_threads=1)
     symbols = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
-    with SimulatedExchange(symbols, port=port, limits=False, trade_rate=trade_rate, book_levels=200):
+    with SimulatedExchange(
+        symbols, port=port, limits=False, trade_rate=trade_rate, book_levels=200
+    ):
         while True:
             time.sleep(3600)
 
@@ -97,8 +99,14 @@ class Server:
 
     def __init__(self, *args: str) -> None:
         self.port = _free_port()
-        cmd = [sys.executable, str(Path(__file__).resolve()), *args[:1], str(self.port),
-               str(SERVER_CPU), *args[1:]]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            *args[:1],
+            str(self.port),
+            str(SERVER_CPU),
+            *args[1:],
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         atexit.register(self.stop)
         deadline = time.monotonic() + 30
@@ -106,9 +114,10 @@ class Server:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     break
-            except OSError:
+            except OSError as e:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(self.proc.stderr.read().decode() if self.proc.stderr else "")
+                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    raise RuntimeError(f"the server did not start: {err}") from e
                 time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
@@ -219,8 +228,10 @@ def _rest_benchmarks() -> list[Benchmark]:
 def _handshake(port: int, path: str) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(
-        (f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        (
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
     )
     head = b""
     while b"\r\n\r\n" not in head:
@@ -344,7 +355,9 @@ BENCHMARKS = _benchmarks()
 
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--serve-sim":
-        serve_sim(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)
+        serve_sim(
+            int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+        )
     elif len(sys.argv) >= 5 and sys.argv[1] == "--serve-aiohttp":
         serve_aiohttp(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:

@@ -13,7 +13,6 @@ from ferrotick import AsyncHTTPClient, RetryConfig
 from ferrotick.sim import SimulatedExchange
 
 
-
 @pytest.mark.asyncio
 async def test_weights_add_up_in_the_header():
     async with SimulatedExchange(["BTCUSDT", "ETHUSDT"]) as ex, aiohttp.ClientSession() as s:

@@ -14,7 +14,6 @@ import pytest
 from ferrotick.sim import SimulatedExchange
 
 
-
 async def recv_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0):
     msg = await asyncio.wait_for(ws.receive(), timeout)
     assert msg.type == aiohttp.WSMsgType.TEXT, msg

@@ -56,6 +56,7 @@ fn publish(sh: &Shared, symbol: usize, kind: Kind, json: String) {
 }
 
 /// Serialises and publishes one public trade (and its aggTrade).
+#[allow(clippy::too_many_arguments)]
 fn emit_trade(
     sh: &Shared,
     i: usize,

@@ -538,21 +538,20 @@ fn route(
             let end = p.int("endTime")?;
             let trades = sh.accounts.lock().trades(key, i);
             let mut out = String::from("[");
-            let mut n = 0;
-            for t in trades.iter().filter(|t| {
-                order_id.is_none_or(|o| t.order_id == o as u64)
-                    && from_id.is_none_or(|f| t.id >= f as u64)
-                    && start.is_none_or(|s| t.time >= s)
-                    && end.is_none_or(|e| t.time <= e)
-            }) {
-                if n == limit {
-                    break;
-                }
+            let chosen = trades
+                .iter()
+                .filter(|t| {
+                    order_id.is_none_or(|o| t.order_id == o as u64)
+                        && from_id.is_none_or(|f| t.id >= f as u64)
+                        && start.is_none_or(|s| t.time >= s)
+                        && end.is_none_or(|e| t.time <= e)
+                })
+                .take(limit as usize);
+            for (n, t) in chosen.enumerate() {
                 if n > 0 {
                     out.push(',');
                 }
                 trade_json(&mut out, &sh.specs[i], t);
-                n += 1;
             }
             out.push(']');
             Ok(out)
