@@ -14,7 +14,7 @@ use super::orders::Trade;
 use super::price::{fmt8, Interval, INTERVALS};
 use super::state::{Event, Kind, Market, Shared};
 
-const TICK: Duration = Duration::from_millis(5);
+const TICK: Duration = Duration::from_millis(1);
 /// The book moves at most this often (wall time), however fast the clock.
 const BOOK_EVERY: Duration = Duration::from_millis(20);
 /// Trades generated per symbol per tick at most (bounds one tick's work).

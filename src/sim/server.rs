@@ -103,8 +103,10 @@ async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListener) {
                     Ok(rest::handle(sh, ip, req).await)
                 }
             });
+            // writev: large cached bodies go to the socket without a copy
             let conn = http1::Builder::new()
                 .keep_alive(true)
+                .writev(true)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades();
             let mut shutdown = sh.shutdown.subscribe();
