@@ -233,7 +233,10 @@ def _rest_benchmarks() -> list[Benchmark]:
                 "(1 thread, 32 connections) on one core, the server pinned to the other, against "
                 "a minimal aiohttp server on uvloop returning the same pre-serialised body "
                 "(~150 KB). Operations are requests; time per request is wall time / requests; "
-                "CPU is the server's CPU per request."
+                "CPU is the server's CPU per request. "
+                "In `.ci/run` (quick mode) the five sim_ rows take about 40 s and "
+                "tests/test_sim_*.py about 16 s. wrk on one core is the bound here: the "
+                "server's CPU per request is the figure to compare."
             ),
             contenders={
                 "ferrotick sim": lambda ops: _wrk("sim", path, ops),
