@@ -54,37 +54,43 @@ async def test_weights_add_up_in_the_header():
 
 @pytest.mark.asyncio
 async def test_429_then_418_with_retry_after_and_doubling_bans():
-    # time_scale 60: the minute window is one wall second, a 2-minute ban two seconds
-    async with SimulatedExchange(["BTCUSDT"], time_scale=60.0) as ex, aiohttp.ClientSession() as s:
-        depth = {"symbol": "BTCUSDT", "limit": 5000}
-        # align on a fresh window so the 24 requests land in one simulated minute
-        await asyncio.sleep(1.0 - (ex.server_time() % 60_000) / 60_000 + 0.02)
-        for _ in range(24):
-            st, _, h = await call(s, ex, "GET", "/api/v3/depth", depth)
+    # time_scale 60: the minute window is one wall second, a 2-minute ban two seconds;
+    # a small book keeps the heavy requests (limit=5000: weight 250) cheap to serve
+    async with SimulatedExchange(["BTCUSDT"], time_scale=60.0, book_levels=50) as ex:
+        async with aiohttp.ClientSession() as s:
+            depth = {"symbol": "BTCUSDT", "limit": 5000}
+
+            async def burn():
+                # start on a fresh window, then spend weight until refused
+                await asyncio.sleep(1.0 - (ex.server_time() % 60_000) / 60_000 + 0.02)
+                used = []
+                while True:
+                    st, b, h = await call(s, ex, "GET", "/api/v3/depth", depth)
+                    if st != 200:
+                        return st, b, h, used
+                    used.append(int(h["X-MBX-USED-WEIGHT-1M"]))
+
+            st, b, h, used = await burn()
+            assert used[:3] == [250, 500, 750] and used[-1] == 6000
+            assert st == 429 and b["code"] == -1003 and "6000" in b["msg"]
+            assert int(h["Retry-After"]) == 1
+            st, b, h = await call(s, ex, "GET", "/api/v3/ping")  # ignoring Retry-After
+            assert st == 429
+            st, b, h = await call(s, ex, "GET", "/api/v3/ping")  # third violation: banned
+            assert st == 418 and b["code"] == -1003 and "banned until" in b["msg"]
+            assert int(h["Retry-After"]) == 2
+            await asyncio.sleep(1.2)
+            st, _, _ = await call(s, ex, "GET", "/api/v3/ping")
+            assert st == 418  # still banned
+            await asyncio.sleep(1.0)
+            st, _, _ = await call(s, ex, "GET", "/api/v3/ping")
             assert st == 200
-        assert h["X-MBX-USED-WEIGHT-1M"] == "6000"
-        st, b, h = await call(s, ex, "GET", "/api/v3/depth", depth)
-        assert st == 429 and b["code"] == -1003 and "6000" in b["msg"]
-        assert int(h["Retry-After"]) == 1
-        st, b, h = await call(s, ex, "GET", "/api/v3/ping")  # ignoring Retry-After
-        assert st == 429
-        st, b, h = await call(s, ex, "GET", "/api/v3/ping")  # third violation: banned
-        assert st == 418 and b["code"] == -1003 and "banned until" in b["msg"]
-        assert int(h["Retry-After"]) == 2
-        await asyncio.sleep(1.2)
-        st, _, _ = await call(s, ex, "GET", "/api/v3/ping")
-        assert st == 418  # still banned: requests during a ban do not lift it
-        await asyncio.sleep(1.0)
-        st, _, _ = await call(s, ex, "GET", "/api/v3/ping")
-        assert st == 200
-        # a second offence is banned twice as long
-        await asyncio.sleep(1.0 - (ex.server_time() % 60_000) / 60_000 + 0.02)
-        for _ in range(25):
-            st, _, _ = await call(s, ex, "GET", "/api/v3/depth", depth)
-        assert st == 429
-        await call(s, ex, "GET", "/api/v3/ping")
-        st, _, h = await call(s, ex, "GET", "/api/v3/ping")
-        assert st == 418 and int(h["Retry-After"]) == 4
+            # a second offence is banned twice as long
+            st, _, _, _ = await burn()
+            assert st == 429
+            await call(s, ex, "GET", "/api/v3/ping")
+            st, _, h = await call(s, ex, "GET", "/api/v3/ping")
+            assert st == 418 and int(h["Retry-After"]) == 4
         stats = ex.stats()
         assert stats["http_429"] >= 3 and stats["http_418"] >= 3
 
