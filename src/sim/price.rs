@@ -411,11 +411,28 @@ impl PriceModel {
         out.expect("non-empty range")
     }
 
+    /// The frame of minute `m`, from a one-entry cache per thread: the
+    /// streams ask for many prices within one minute in a row.
+    fn minute_frame_cached(&self, s: &SymbolSpec, m: i64) -> MinuteFrame {
+        thread_local! {
+            static LAST: std::cell::Cell<Option<(u64, u64, MinuteFrame)>> =
+                const { std::cell::Cell::new(None) };
+        }
+        if let Some((seed, key, f)) = LAST.get() {
+            if seed == self.seed && key == s.key && f.minute == m {
+                return f;
+            }
+        }
+        let f = self.minute_frame(s, m);
+        LAST.set(Some((self.seed, s.key, f)));
+        f
+    }
+
     /// The traded price at simulated time `ms`: inside its second's range.
     pub fn price_at(&self, s: &SymbolSpec, ms: i64) -> i64 {
         let sec = ms.div_euclid(1000);
         let m = sec.div_euclid(60);
-        let f = self.minute_frame(s, m);
+        let f = self.minute_frame_cached(s, m);
         let o = self.second_price(s, &f, sec - m * 60);
         let c = self.second_price(s, &f, sec - m * 60 + 1);
         let frac = ms.rem_euclid(1000) as f64 / 1000.0;
@@ -436,6 +453,7 @@ impl PriceModel {
     }
 }
 
+#[derive(Clone, Copy)]
 struct MinuteFrame {
     minute: i64,
     open: i64,
