@@ -429,6 +429,14 @@ def test_blocking_twin_with_urllib():
         urllib.request.urlopen(f"{url}/api/v3/ping", timeout=2)
 
 
+@pytest.mark.asyncio
+async def test_blocking_twin_inside_a_loop_stops_without_waiting():
+    with SimulatedExchange(["BTCUSDT"]) as ex:
+        async with aiohttp.ClientSession() as s:
+            assert (await call(s, ex, "GET", "/api/v3/ping"))[0] == 200
+    assert ex._server is None
+
+
 def test_signed_query_helper_matches_the_exchange_sign():
     ex = SimulatedExchange(["BTCUSDT"])
     q = signed_query({"a": 1}, 5)

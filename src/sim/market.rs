@@ -30,7 +30,7 @@ pub async fn run(sh: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = super::state::stopping(&mut shutdown) => return,
         }
         let dt = last.elapsed().as_secs_f64();
         last = Instant::now();

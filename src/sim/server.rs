@@ -3,6 +3,8 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+#[cfg(test)]
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -57,7 +59,7 @@ impl Sim {
     /// Stops accepting, closes every connection (WebSocket clients get a
     /// `serverShutdown` event) and stops the market.
     pub fn stop(&self) {
-        let _ = self.shared.shutdown.send(true);
+        self.shared.shutdown.send_replace(true);
     }
 
     /// Resolves when the listener has closed.
@@ -87,7 +89,7 @@ async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListener) {
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = super::state::stopping(&mut shutdown) => return,
         };
         let _ = stream.set_nodelay(true);
         let sh = sh.clone();
@@ -112,8 +114,51 @@ async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListener) {
             let mut shutdown = sh.shutdown.subscribe();
             tokio::select! {
                 _ = conn => {}
-                _ = shutdown.changed() => {}
+                _ = super::state::stopping(&mut shutdown) => {}
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::config::Faults;
+    use crate::sim::limits::LimitConfig;
+
+    fn config() -> SimConfig {
+        SimConfig {
+            symbols: vec!["BTCUSDT".into()],
+            seed: 1,
+            epoch_ms: 1_704_067_200_000,
+            time_scale: 1.0,
+            host: "127.0.0.1".into(),
+            port: 0,
+            api_keys: vec![("k".into(), "s".into())],
+            balances: vec![],
+            limits: LimitConfig::default(),
+            book_levels: 10,
+            trade_rate: 10.0,
+            ws_ping_interval_ms: 20_000,
+            ws_pong_timeout_ms: 60_000,
+            ws_lifetime_ms: 86_400_000,
+            ws_max_streams: 1024,
+            ws_max_incoming_per_s: 5,
+            faults: Faults::default(),
+        }
+    }
+
+    #[test]
+    fn stopping_right_after_starting_closes_every_task() {
+        let handle = crate::runtime::handle().unwrap();
+        for _ in 0..20 {
+            // stop before the spawned tasks had a chance to subscribe
+            let sim = Sim::start(config()).unwrap();
+            sim.stop();
+            let closed = sim.closed();
+            handle
+                .block_on(async move { tokio::time::timeout(Duration::from_secs(5), closed).await })
+                .expect("the listener closed");
+        }
     }
 }

@@ -134,6 +134,8 @@ pub struct Shared {
     /// Subscribers per (symbol, kind), so unwatched streams cost nothing.
     wanted: Vec<AtomicUsize>,
     pub frozen: AtomicBool,
+    /// Set once to stop everything; tasks wait with `wait_for` (not `changed`),
+    /// so a task that subscribes after the stop still sees it.
     pub shutdown: watch::Sender<bool>,
     pub klines_cache: Mutex<HashMap<String, Bytes>>,
     /// Frames sent by replay connections (pre-serialised).
@@ -243,4 +245,10 @@ impl Shared {
     pub fn stream_name(&self, symbol: usize, kind: Kind) -> String {
         format!("{}@{}", self.specs[symbol].lower, kind.suffix())
     }
+}
+
+/// Resolves once the exchange is stopping, also when it stopped before the
+/// receiver was made (unlike `changed()`).
+pub async fn stopping(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }

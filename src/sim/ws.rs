@@ -436,7 +436,7 @@ impl Connection {
                     finish(&mut tx, &mut rx, close(CloseCode::Away, "Connection lifetime reached")).await;
                     return;
                 }
-                _ = shutdown.changed() => {
+                _ = super::state::stopping(&mut shutdown) => {
                     let ev = format!("{{\"e\":\"serverShutdown\",\"E\":{}}}", sh.server_ms());
                     let _ = tx.send(Message::Text(ev.into())).await;
                     finish(&mut tx, &mut rx, close(CloseCode::Away, "Server shutting down")).await;
