@@ -173,19 +173,19 @@ async def _claims(n: int, store_kind: str):
         tmp = tempfile.mkdtemp()
         store = SQLiteJobStore(os.path.join(tmp, "jobs.db"))
     await store.open()
-    await store._add("c", {"v": 1}, None, False)
+    await store.add("c", {"v": 1}, None, False)
     base = time.time()
     lat = []
     cpu = 0.0
     for k in range(n):
         c0 = time.process_time()
         t0 = time.perf_counter()
-        r = await store._claim("c", base + k, "bench", 60.0, base + k + 1)
+        r = await store.claim("c", base + k, "bench", 60.0, base + k + 1)
         lat.append(time.perf_counter() - t0)
         cpu += time.process_time() - c0
         assert r[0] == 1, r
         # as after a run (not timed): a firing still in flight is checked at each claim
-        await store._complete("c", base + k, base + k, 0.0, False)
+        await store.complete("c", base + k, base + k, 0.0, False)
     await store.close()
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)

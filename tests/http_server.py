@@ -158,8 +158,8 @@ def _brotli(data: bytes) -> bytes:
     return brotli.compress(data)
 
 
-def make_app(state: ServerState):
-    async def app(scope, receive, send) -> None:
+def make_app(state: ServerState):  # noqa: C901 (the test server routes every path the suite uses in one dispatcher)
+    async def app(scope, receive, send) -> None:  # noqa: C901 (see make_app)
         if scope["type"] != "http":
             return
         state.total += 1

@@ -530,6 +530,25 @@ async def test_async_cache_ttl_and_maxsize():
         async_cache(ttl_seconds=-1)
 
 
+@pytest.mark.asyncio
+async def test_async_cache_clear_keeps_a_call_in_flight():
+    calls = 0
+
+    @async_cache(ttl_seconds=10)
+    async def slow(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return x
+
+    task = asyncio.ensure_future(slow(1))
+    await asyncio.sleep(0.01)
+    slow.cache_clear()
+    assert await task == 1
+    assert await slow(1) == 1 and calls == 1  # stored when it completed
+    assert slow.cache_info()["hits"] == 1
+
+
 def test_async_cache_from_two_loops_in_two_threads():
     calls = 0
     lock = threading.Lock()

@@ -16,7 +16,8 @@ import uvloop
 from conftest import wait_for_tasks
 
 import ferrotick
-from ferrotick._core import _bench, _raise_after
+from ferrotick._core import _bench
+from ferrotick._testing import _raise_after
 
 
 def test_awaitables_are_future_like():

@@ -507,7 +507,7 @@ async def test_submitted_event_when_a_run_is_handed_to_execution():
     clock, s = manual()
     s.add_listener(lambda e: None, EVENT_ALL & ~EVENT_JOB_SUBMITTED)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ferrotick.scheduler._scheduler.JobEvent", Spy)
+        mp.setattr("ferrotick.scheduler._invoke.JobEvent", Spy)
         async with s:
             s.add_job(plain, "interval", seconds=1)
             await clock.advance(3)

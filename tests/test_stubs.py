@@ -17,7 +17,7 @@ def _stub_names(path: Path) -> dict[str, ast.AST]:
     tree = ast.parse(path.read_text())
     names: dict[str, ast.AST] = {}
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names[node.name] = node
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names[node.target.id] = node
@@ -61,6 +61,7 @@ def test_core_stub_names_match_runtime():
         "Any",
         "Generic",
         "TypeVar",
+        "final",
         "asyncio",
     }
     if not hasattr(_core, "_bench"):
@@ -101,3 +102,26 @@ def test_function_signatures_match():
             for n, k in got
         ]
         assert got == expected, (name, got, expected)
+
+
+def test_ta_stubs_are_the_ones_the_function_table_renders():
+    from ferrotick.ta import _stubs
+
+    for name, render in _stubs.RENDERERS.items():
+        shipped = (PKG / "ta" / name).read_text()
+        assert shipped == render(), f"ta/{name} is out of date: run python -m ferrotick.ta._stubs"
+
+
+def test_ta_stubs_name_every_runtime_name():
+    import ferrotick.ta as ta
+    from ferrotick.ta import aio, stream
+
+    for module, name in ((ta, "__init__.pyi"), (aio, "aio.pyi"), (stream, "stream.pyi")):
+        stub = set(_stub_names(PKG / "ta" / name)) - {"__all__", "_S", "_Array", "_F64"}
+        stub -= {"Sequence", "Any", "TypeVar", "overload", "np", "NDArray"}
+        assert set(module.__all__) <= stub, (name, sorted(set(module.__all__) - stub))
+        for fn in ta.FUNCTIONS:
+            params = list(inspect.signature(getattr(module, fn)).parameters)
+            node = _stub_names(PKG / "ta" / name)[fn]
+            assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef), (name, fn)
+            assert [a.arg for a in node.args.args] == params, (name, fn, params)

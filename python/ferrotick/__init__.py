@@ -6,6 +6,7 @@ The native core is ``ferrotick._core``; this package re-exports its public API.
 from __future__ import annotations
 
 import atexit as _atexit
+from typing import TYPE_CHECKING, Any
 
 from . import _core, _errors, _logging
 from ._async_utils import (
@@ -40,9 +41,73 @@ from .http import (
     RetryStrategy,
     get_http_client,
 )
-from .sim import SimulatedExchange
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use
+    from .container import ServiceContainer as ServiceContainer
+    from .monitor import (
+        AsyncHealthChecker as AsyncHealthChecker,
+        AsyncPerformanceMonitor as AsyncPerformanceMonitor,
+        get_async_monitor as get_async_monitor,
+        get_memory_monitor as get_memory_monitor,
+        track_async_function as track_async_function,
+        track_operation as track_operation,
+    )
+    from .scheduler import (
+        AsyncScheduler as AsyncScheduler,
+        CronTrigger as CronTrigger,
+        DateTrigger as DateTrigger,
+        IntervalTrigger as IntervalTrigger,
+    )
+    from .scheduler._factory import (
+        ReportScheduler as ReportScheduler,
+        ToolEffectivenessScheduler as ToolEffectivenessScheduler,
+        cleanup_schedulers as cleanup_schedulers,
+        initialize_schedulers as initialize_schedulers,
+    )
+    from .sim import SimulatedExchange as SimulatedExchange
+    from .tasks import TaskManager as TaskManager, get_task_manager as get_task_manager
 
 __version__: str = _core.__version__
+
+# The seeds' names that live in heavier subpackages (their documented homes) are
+# loaded on first access, so that `import ferrotick` does not import the monitor,
+# the scheduler or the lifecycle modules (see "Importing" in the README).
+_LAZY = {
+    "TaskManager": "tasks",
+    "get_task_manager": "tasks",
+    "ServiceContainer": "container",
+    "initialize_schedulers": "scheduler._factory",
+    "cleanup_schedulers": "scheduler._factory",
+    "ToolEffectivenessScheduler": "scheduler._factory",
+    "ReportScheduler": "scheduler._factory",
+    "AsyncScheduler": "scheduler",
+    "CronTrigger": "scheduler",
+    "IntervalTrigger": "scheduler",
+    "DateTrigger": "scheduler",
+    "AsyncPerformanceMonitor": "monitor",
+    "get_async_monitor": "monitor",
+    "track_async_function": "monitor",
+    "track_operation": "monitor",
+    "get_memory_monitor": "monitor",
+    "AsyncHealthChecker": "monitor",
+    "SimulatedExchange": "sim",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ferrotick' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AsyncHTTPClient",
@@ -53,7 +118,6 @@ __all__ = [
     "RetryConfig",
     "RetryStrategy",
     "get_http_client",
-    "SimulatedExchange",
     "BatchConfig",
     "CircuitBreaker",
     "CircuitBreakerConfig",
@@ -74,6 +138,7 @@ __all__ = [
     "sleep_sync",
 ]
 __all__ += _errors.__all__
+__all__ += list(_LAZY)
 
 _logging.install()
 # Registered at import, so it runs after the exit handlers of code that

@@ -21,7 +21,22 @@ from ._core import (
     sleep as sleep,
     sleep_sync as sleep_sync,
 )
-from ._errors import *  # noqa: F403  (the exception tree: every name in _errors.__all__)
+from ._errors import (
+    BlockingCallError as BlockingCallError,
+    CircuitOpenError as CircuitOpenError,
+    ConfigError as ConfigError,
+    ConnectError as ConnectError,
+    ExchangeError as ExchangeError,
+    FerrotickError as FerrotickError,
+    HTTPError as HTTPError,
+    HTTPStatusError as HTTPStatusError,
+    IndicatorInputError as IndicatorInputError,
+    RateLimitExceeded as RateLimitExceeded,
+    RequestTimeout as RequestTimeout,
+    SchedulerError as SchedulerError,
+    ServiceContainerError as ServiceContainerError,
+)
+from .container import ServiceContainer as ServiceContainer
 from .http import (
     AsyncHTTPClient as AsyncHTTPClient,
     ClientResponse as ClientResponse,
@@ -32,7 +47,86 @@ from .http import (
     RetryStrategy as RetryStrategy,
     get_http_client as get_http_client,
 )
+from .monitor import (
+    AsyncHealthChecker as AsyncHealthChecker,
+    AsyncPerformanceMonitor as AsyncPerformanceMonitor,
+    get_async_monitor as get_async_monitor,
+    get_memory_monitor as get_memory_monitor,
+    track_async_function as track_async_function,
+    track_operation as track_operation,
+)
+from .scheduler import (
+    AsyncScheduler as AsyncScheduler,
+    CronTrigger as CronTrigger,
+    DateTrigger as DateTrigger,
+    IntervalTrigger as IntervalTrigger,
+)
+from .scheduler._factory import (
+    ReportScheduler as ReportScheduler,
+    ToolEffectivenessScheduler as ToolEffectivenessScheduler,
+    cleanup_schedulers as cleanup_schedulers,
+    initialize_schedulers as initialize_schedulers,
+)
 from .sim import SimulatedExchange as SimulatedExchange
+from .tasks import TaskManager as TaskManager, get_task_manager as get_task_manager
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "AsyncHTTPClient",
+    "ClientResponse",
+    "ClientTimeout",
+    "ConnectionPoolConfig",
+    "ResponseCacheConfig",
+    "RetryConfig",
+    "RetryStrategy",
+    "get_http_client",
+    "BatchConfig",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitBreakerState",
+    "RateLimiter",
+    "RequestBatcher",
+    "async_cache",
+    "cleanup_async_utils",
+    "gather_with_concurrency",
+    "get_request_batcher",
+    "FerrotickFuture",
+    "__version__",
+    "configure",
+    "echo",
+    "echo_sync",
+    "runtime_stats",
+    "sleep",
+    "sleep_sync",
+    "FerrotickError",
+    "ConfigError",
+    "IndicatorInputError",
+    "HTTPError",
+    "ConnectError",
+    "RequestTimeout",
+    "HTTPStatusError",
+    "CircuitOpenError",
+    "RateLimitExceeded",
+    "SchedulerError",
+    "ServiceContainerError",
+    "ExchangeError",
+    "BlockingCallError",
+    "TaskManager",
+    "get_task_manager",
+    "ServiceContainer",
+    "initialize_schedulers",
+    "cleanup_schedulers",
+    "ToolEffectivenessScheduler",
+    "ReportScheduler",
+    "AsyncScheduler",
+    "CronTrigger",
+    "IntervalTrigger",
+    "DateTrigger",
+    "AsyncPerformanceMonitor",
+    "get_async_monitor",
+    "track_async_function",
+    "track_operation",
+    "get_memory_monitor",
+    "AsyncHealthChecker",
+    "SimulatedExchange",
+]

@@ -1,23 +1,20 @@
-"""Seed 003's async utilities: circuit breaker, request batching, caching and
-bounded gathering. ``RateLimiter`` and the breaker's state machine are in Rust."""
+"""Async utilities: circuit breaker, request batching, caching and bounded
+gathering. ``RateLimiter`` and the breaker's state machine are in Rust."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import enum
 import functools
 import inspect
-import math
-import threading
-import time
-import weakref
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from . import _core
+from ._cache import MISSING, TTLCache
 from ._core import CircuitBreakerCore, ConfigError, RateLimiter
+from ._validate import integer, seconds
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,7 +101,7 @@ class CircuitBreaker(CircuitBreakerCore):
 # -- gather_with_concurrency -------------------------------------------------------
 
 
-async def gather_with_concurrency(
+async def gather_with_concurrency(  # noqa: C901 (one pass over the awaitables with its fast paths inline: it is the per-call cost users measure)
     coros_or_tasks: Iterable[Awaitable[T]],
     max_concurrency: int = 10,
     return_exceptions: bool = False,
@@ -112,12 +109,7 @@ async def gather_with_concurrency(
     """Awaits everything with at most ``max_concurrency`` running at once; results in
     input order. Without ``return_exceptions`` the first error cancels the rest and
     closes the coroutines never started (no "never awaited" warnings)."""
-    if (
-        isinstance(max_concurrency, bool)
-        or not isinstance(max_concurrency, int)
-        or max_concurrency < 1
-    ):
-        raise ConfigError(f"max_concurrency: expected an integer >= 1, got {max_concurrency!r}")
+    integer("max_concurrency", max_concurrency, min=1)
     items = list(coros_or_tasks)
     results: list[Any] = [None] * len(items)
     if not items:
@@ -177,40 +169,23 @@ def _make_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
     return args
 
 
-class _Entry:
-    __slots__ = ("value", "expires")
-
-    def __init__(self, value: Any, expires: float) -> None:
-        self.value = value
-        self.expires = expires
-
-
 def async_cache(ttl_seconds: float = 300.0, maxsize: int | None = 1024) -> Callable[[F], F]:
     """Caches a coroutine function's results for ``ttl_seconds`` (LRU beyond
     ``maxsize``). Concurrent callers with the same key share one in-flight call; a
     caller's cancellation does not cancel it for the others; exceptions are not
     cached; works across event loops and threads (an in-flight call is shared only
-    within its own loop). ``fn.cache_info()`` and ``fn.cache_clear()``."""
-    if (
-        isinstance(ttl_seconds, bool)
-        or not isinstance(ttl_seconds, (int, float))
-        or not (ttl_seconds >= 0 and math.isfinite(ttl_seconds))
-    ):
-        raise ConfigError(f"ttl_seconds: expected seconds >= 0, got {ttl_seconds!r}")
-    if maxsize is not None and (
-        isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1
-    ):
-        raise ConfigError(f"maxsize: expected None or an integer >= 1, got {maxsize!r}")
+    within its own loop). ``fn.cache_info()`` and ``fn.cache_clear()``; a call in
+    flight during ``cache_clear()`` is still stored when it completes."""
+    seconds("ttl_seconds", ttl_seconds)
+    integer("maxsize", maxsize, min=1, allow_none=True, expected="None or an integer >= 1")
+
+    def lifetime(_value: Any) -> float:
+        return ttl_seconds
 
     def deco(fn: F) -> F:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError("async_cache decorates coroutine functions")
-        cache: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
-        inflight: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[Hashable, asyncio.Future[Any]]
-        ] = weakref.WeakKeyDictionary()
-        lock = threading.Lock()
-        stats = {"hits": 0, "misses": 0, "shared": 0}
+        cache = TTLCache(maxsize)
 
         @functools.wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -219,48 +194,27 @@ def async_cache(ttl_seconds: float = 300.0, maxsize: int | None = 1024) -> Calla
                 hash(key)
             except TypeError:
                 raise TypeError("async_cache: arguments must be hashable") from None
-            now = time.monotonic()
-            with lock:
-                entry = cache.get(key)
-                if entry is not None:
-                    if entry.expires > now:
-                        cache.move_to_end(key)
-                        stats["hits"] += 1
-                        return entry.value
-                    del cache[key]
-            loop = asyncio.get_running_loop()
-            with lock:
-                pending = inflight.setdefault(loop, {})
-                fut = pending.get(key)
-                if fut is not None:
-                    stats["shared"] += 1
-                else:
-                    stats["misses"] += 1
-                    fut = loop.create_task(fn(*args, **kwargs))
-                    pending[key] = fut
-
-                    def _done(f: asyncio.Future[Any], key: Hashable = key) -> None:
-                        with lock:
-                            if pending.get(key) is f:
-                                del pending[key]
-                            if not f.cancelled() and f.exception() is None:
-                                cache[key] = _Entry(f.result(), time.monotonic() + ttl_seconds)
-                                cache.move_to_end(key)
-                                while maxsize is not None and len(cache) > maxsize:
-                                    cache.popitem(last=False)
-
-                    fut.add_done_callback(_done)
+            with cache.lock:
+                value = cache.lookup(key)
+                if value is not MISSING:
+                    return value
+                task, _ = cache.join(key, lambda: fn(*args, **kwargs), lifetime)
             # shield: one caller's cancellation leaves the shared call running
-            return await asyncio.shield(fut)
+            return await asyncio.shield(task)
 
         def cache_info() -> dict[str, Any]:
-            with lock:
-                return {**stats, "size": len(cache), "maxsize": maxsize, "ttl_seconds": ttl_seconds}
+            with cache.lock:
+                return {
+                    "hits": cache.hits,
+                    "misses": cache.misses,
+                    "shared": cache.shared,
+                    "size": len(cache.entries),
+                    "maxsize": maxsize,
+                    "ttl_seconds": ttl_seconds,
+                }
 
         def cache_clear() -> None:
-            with lock:
-                cache.clear()
-                stats.update(hits=0, misses=0, shared=0)
+            cache.clear(keep_in_flight=True)
 
         wrapper.cache_info = cache_info  # type: ignore[attr-defined]
         wrapper.cache_clear = cache_clear  # type: ignore[attr-defined]
@@ -279,22 +233,10 @@ class BatchConfig:
     max_concurrent_batches: int = 5
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, int)
-            or self.batch_size < 1
-        ):
-            raise ConfigError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
+        integer("batch_size", self.batch_size, min=1)
         if not (isinstance(self.batch_timeout, (int, float)) and self.batch_timeout >= 0):
             raise ConfigError(f"batch_timeout: expected seconds >= 0, got {self.batch_timeout!r}")
-        if (
-            isinstance(self.max_concurrent_batches, bool)
-            or not isinstance(self.max_concurrent_batches, int)
-            or self.max_concurrent_batches < 1
-        ):
-            raise ConfigError(
-                f"max_concurrent_batches: expected an integer >= 1, got {self.max_concurrent_batches!r}"
-            )
+        integer("max_concurrent_batches", self.max_concurrent_batches, min=1)
 
 
 class RequestBatcher:
@@ -439,9 +381,13 @@ def get_request_batcher(config: BatchConfig | None = None) -> RequestBatcher:
 
 
 async def cleanup_async_utils() -> None:
-    """Flushes and forgets the shared objects: the batcher and the HTTP client."""
+    """Shuts down the running loop's TaskManager (cancelling its tasks), then
+    flushes and forgets the shared objects: the batcher and the HTTP client."""
     global _shared_batcher
     from .http import _close_shared
+    from .tasks import shutdown_task_managers
+
+    await shutdown_task_managers()
 
     await _close_shared()
     b, _shared_batcher = _shared_batcher, None

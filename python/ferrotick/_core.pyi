@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Callable, Generator
 from contextvars import Context
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, final
 
 from ._errors import *  # noqa: F403  (the exception classes are attributes of _core too)
 
@@ -12,6 +12,7 @@ _T = TypeVar("_T")
 
 __version__: str
 
+@final
 class FerrotickFuture(Generic[_T]):
     """A future-like awaitable completed by ferrotick's tokio runtime."""
 
@@ -30,8 +31,9 @@ class FerrotickFuture(Generic[_T]):
     def cancel(self, msg: Any | None = None) -> bool: ...
     def get_loop(self) -> asyncio.AbstractEventLoop: ...
 
+@final
 class _LoopWaker:
-    def __call__(self) -> None: ...
+    def __call__(self, *args: Any) -> None: ...
 
 def configure(
     *,
@@ -60,6 +62,7 @@ CONTENT_TYPE_LATEST: str
 CONTENT_TYPE_OPENMETRICS: str
 QUANTILES: list[float]
 
+@final
 class MetricChild:
     def inc(self, amount: float = 1.0) -> None: ...
     def dec(self, amount: float = 1.0) -> None: ...
@@ -77,9 +80,10 @@ class MetricChild:
     def quantile(self, q: float) -> float: ...
     def summary(self) -> dict[str, Any]: ...
 
+@final
 class Metric:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         kind: str,
         name: str,
         documentation: str,
@@ -90,7 +94,7 @@ class Metric:
         window_minutes: int = 5,
         lowest: float = 1e-6,
         highest: float = 3600.0,
-    ) -> None: ...
+    ) -> Metric: ...
     @property
     def name(self) -> str: ...
     @property
@@ -110,8 +114,9 @@ class Metric:
     def clear(self) -> None: ...
     def children(self) -> list[tuple[tuple[str, ...], MetricChild]]: ...
 
+@final
 class Registry:
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Registry: ...
     def register(self, metric: Metric) -> None: ...
     def unregister(self, name: str) -> bool: ...
     def names(self) -> list[str]: ...
@@ -124,6 +129,7 @@ class Registry:
     def snapshot(self) -> dict[str, Any]: ...
     def get(self, name: str) -> Metric | None: ...
 
+@final
 class OperationTracker:
     @property
     def name(self) -> str: ...
@@ -137,10 +143,11 @@ class OperationTracker:
         self, exc_type: Any = None, _exc: Any = None, _tb: Any = None
     ) -> FerrotickFuture[bool]: ...
 
+@final
 class OperationMetrics:
-    def __init__(
-        self, duration: Metric, errors: Metric, cancelled: Metric, in_flight: Metric
-    ) -> None: ...
+    def __new__(
+        cls, duration: Metric, errors: Metric, cancelled: Metric, in_flight: Metric
+    ) -> OperationMetrics: ...
     def track(self, name: str) -> OperationTracker: ...
     @property
     def in_flight(self) -> float: ...
@@ -151,8 +158,9 @@ def process_memory() -> tuple[int, int]: ...
 
 # -- scheduler -----------------------------------------------------------------------
 
+@final
 class Zone:
-    def __init__(self, name: str, data: bytes) -> None: ...
+    def __new__(cls, name: str, data: bytes) -> Zone: ...
     @staticmethod
     def utc() -> Zone: ...
     @staticmethod
@@ -162,6 +170,7 @@ class Zone:
     def offset_at(self, unix: int) -> int: ...
     def resolve(self, wall: int) -> tuple[str, int, int]: ...
 
+@final
 class CronSchedule:
     @staticmethod
     def parse(expr: str, zone: Zone) -> CronSchedule: ...
@@ -201,7 +210,7 @@ def sleep_until(unix_seconds: float) -> FerrotickFuture[None]: ...
 # -- network -------------------------------------------------------------------------
 
 class RateLimiter:
-    def __init__(self, max_requests: int, time_window: float = 1.0) -> None: ...
+    def __new__(cls, max_requests: int, time_window: float = 1.0) -> RateLimiter: ...
     def acquire(self, weight: int = 1) -> FerrotickFuture[None]: ...
     def try_acquire(self, weight: int = 1) -> bool: ...
     def acquire_sync(self, weight: int = 1) -> None: ...
@@ -215,12 +224,12 @@ class RateLimiter:
     def stats(self) -> dict[str, Any]: ...
 
 class CircuitBreakerCore:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         failure_threshold: int = 5,
         recovery_timeout: float = 60.0,
         expected_exception: Any = None,
-    ) -> None: ...
+    ) -> CircuitBreakerCore: ...
     def before_call(self) -> None: ...
     def after_call(self, exc_type: Any = None, exc: Any = None) -> None: ...
     def __aenter__(self) -> FerrotickFuture[Any]: ...
@@ -238,20 +247,23 @@ class CircuitBreakerCore:
     def stats(self) -> dict[str, Any]: ...
     def reset(self) -> None: ...
 
+@final
 class RetryPolicy:
-    def __init__(
-        self,
-        max_retries: int = 3,
-        strategy: str = "exponential",
-        base_delay: float = 1.0,
-        max_delay: float = 30.0,
-        jitter: bool = True,
-        retry_on_status: list[int] = ...,
-        retry_connect: bool = True,
-        retry_timeout: bool = True,
-        retry_non_idempotent: bool = False,
-    ) -> None: ...
+    def __new__(
+        cls,
+        *,
+        max_retries: int,
+        strategy: str,
+        base_delay: float,
+        max_delay: float,
+        jitter: bool,
+        retry_on_status: list[int],
+        retry_connect: bool,
+        retry_timeout: bool,
+        retry_non_idempotent: bool,
+    ) -> RetryPolicy: ...
 
+@final
 class Response:
     @property
     def status(self) -> int: ...
@@ -272,29 +284,30 @@ class Response:
     def chunk(self) -> FerrotickFuture[bytes]: ...
     def release(self) -> None: ...
 
+@final
 class HttpClient:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
-        limit: int = 100,
-        limit_per_host: int = 0,
-        timeout_total: float | None = 300.0,
-        timeout_connect: float | None = None,
-        timeout_read: float | None = None,
-        pool_timeout: float | None = None,
-        keepalive: float | None = 15.0,
-        deadline: float | None = None,
-        verify: bool = True,
-        ca_pem: bytes | None = None,
-        proxy: str | None = None,
-        trust_env: bool = True,
-        cookies: bool = True,
-        max_redirects: int = 10,
-        headers: list[tuple[str, str]] = ...,
-        user_agent: str | None = None,
-        breaker_threshold: int | None = None,
-        breaker_recovery: float = 30.0,
-    ) -> None: ...
+        limit: int,
+        limit_per_host: int,
+        timeout_total: float | None,
+        timeout_connect: float | None,
+        timeout_read: float | None,
+        pool_timeout: float | None,
+        keepalive: float | None,
+        deadline: float | None,
+        verify: bool,
+        ca_pem: bytes | None,
+        proxy: str | None,
+        trust_env: bool,
+        cookies: bool,
+        max_redirects: int,
+        headers: list[tuple[str, str]],
+        user_agent: str | None,
+        breaker_threshold: int | None,
+        breaker_recovery: float,
+    ) -> HttpClient: ...
     def request(
         self,
         method: str,
@@ -334,10 +347,11 @@ class HttpClient:
     @property
     def closed(self) -> bool: ...
 
+@final
 class WallTimer:
     """Linux timerfd on the wall clock, for a loop's selector (the scheduler's sleep)."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> WallTimer: ...
     def fileno(self) -> int: ...
     def arm(self, unix_seconds: float) -> None: ...
     def disarm(self) -> None: ...
@@ -346,10 +360,11 @@ class WallTimer:
     @property
     def closed(self) -> bool: ...
 
+@final
 class RunQueue:
     """The scheduler's jobs by next run time (a binary heap in Rust)."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> RunQueue: ...
     def push(self, t: float, version: int, job: Any) -> None: ...
     def pop_due(self, now: float) -> list[tuple[int, Any]]: ...
     def peek(self) -> tuple[float, int, Any] | None: ...
@@ -374,8 +389,11 @@ def ta_batch_async(
 ) -> FerrotickFuture: ...
 def ta_pool_threads() -> int: ...
 
+@final
 class Stream:
     def __new__(cls, name: str, params: list[float]) -> Stream: ...
+    def __copy__(self) -> Stream: ...
+    def __deepcopy__(self, _memo: Any) -> Stream: ...
     @property
     def name(self) -> str: ...
     @property
@@ -391,8 +409,11 @@ class Stream:
     def update_many(self, inputs: list[Any]) -> tuple[Any, ...]: ...
     def copy(self) -> Stream: ...
 
+@final
 class Bundle:
     def __new__(cls, indicators: list[Any]) -> Bundle: ...
+    def __copy__(self) -> Bundle: ...
+    def __deepcopy__(self, _memo: Any) -> Bundle: ...
     @property
     def labels(self) -> list[str]: ...
     @property
@@ -415,8 +436,9 @@ class Bundle:
     ) -> tuple[Any, ...]: ...
     def streams(self) -> list[Stream]: ...
     def copy(self) -> Bundle: ...
-def ta_buffer_pool(limit: int | None = None) -> tuple[int, int]: ...
+def ta_buffer_pool(limit: int | None) -> tuple[int, int]: ...
 
+@final
 class _Buffer: ...
 
 class SimServer:

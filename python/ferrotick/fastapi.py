@@ -28,14 +28,29 @@ route share the label ``<unmatched>``, so scanners cannot create series. A reque
 whose client went away before a response started is recorded with status ``499``,
 one that raised before responding with ``500``.
 
+Lifespan (seed 000's in one line): ``FastAPI(lifespan=lifespan(container))``
+initializes the ``ServiceContainer`` (kept in ``app.state.service_container``),
+starts the memory monitor, the async performance reports (every
+``report_interval`` seconds) and the schedulers (``schedulers=True``, ``False`` or
+a list of names; the report scheduler needs ``db_factory``); at shutdown it stops
+them in reverse, then the loop's managed tasks and the shared HTTP client. The
+shutdown is shielded from cancellation and bounded by ``shutdown_timeout``.
+``wrap=app_lifespan`` runs the app's own lifespan inside (after start, before
+stop). In an app's own lifespan: ``async with ferrotick_lifespan(app): yield``.
+
+Dependencies: ``Depends(get_container)``, ``Depends(get_service("db"))``,
+``Depends(get_http_client)`` (the shared ``AsyncHTTPClient``) and
+``Depends(get_task_manager)`` (the loop's ``TaskManager``).
+
 This module imports FastAPI; ``import ferrotick`` does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -53,7 +68,17 @@ from .monitor._web import (
     report_payload,
 )
 
-__all__ = ["MetricsMiddleware", "metrics_router", "route_template"]
+__all__ = [
+    "MetricsMiddleware",
+    "ferrotick_lifespan",
+    "get_container",
+    "get_http_client",
+    "get_service",
+    "get_task_manager",
+    "lifespan",
+    "metrics_router",
+    "route_template",
+]
 
 
 def _monitor(monitor: Any) -> Any:
@@ -220,3 +245,104 @@ class MetricsMiddleware:
             if route not in self.exclude_routes:
                 code = str(status if status is not None else outcome)
                 self.duration.labels(method, route, code).observe(elapsed)
+
+
+# -- lifespan and dependencies -----------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def ferrotick_lifespan(
+    app: Any,
+    container: Any = None,
+    *,
+    schedulers: Any = True,
+    monitors: bool = True,
+    report_interval: float = 300.0,
+    db_factory: Callable[[], Any] | None = None,
+    shutdown_timeout: float = 30.0,
+) -> AsyncIterator[Any]:
+    """Starts and stops seed 000's services around the ``async with`` body (see the
+    module doc); yields the ``ServiceContainer``."""
+    from ._lifecycle import Stack
+    from .container import ServiceContainer
+
+    if container is None:
+        container = getattr(app.state, "service_container", None) or ServiceContainer()
+    app.state.service_container = container
+    stack = Stack(
+        container, schedulers, monitors, report_interval, db_factory, shutdown_timeout
+    )
+    await stack.start()
+    try:
+        yield container
+    finally:
+        await stack.stop()
+
+
+def lifespan(
+    container: Any = None,
+    *,
+    schedulers: Any = True,
+    monitors: bool = True,
+    report_interval: float = 300.0,
+    db_factory: Callable[[], Any] | None = None,
+    shutdown_timeout: float = 30.0,
+    wrap: Callable[[Any], Any] | None = None,
+) -> Callable[[Any], Any]:
+    """A lifespan for ``FastAPI(lifespan=...)`` (see the module doc)."""
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(app: Any) -> AsyncIterator[Any]:
+        async with ferrotick_lifespan(
+            app,
+            container,
+            schedulers=schedulers,
+            monitors=monitors,
+            report_interval=report_interval,
+            db_factory=db_factory,
+            shutdown_timeout=shutdown_timeout,
+        ):
+            if wrap is None:
+                yield None
+            else:
+                async with wrap(app) as state:
+                    yield state
+
+    return _lifespan
+
+
+def get_container(request: Request) -> Any:
+    """Dependency: the app's ``ServiceContainer``."""
+    container = getattr(request.app.state, "service_container", None)
+    if container is None:
+        from ._errors import ServiceContainerError
+
+        raise ServiceContainerError(
+            "no service container on app.state: use ferrotick.fastapi.lifespan"
+        )
+    return container
+
+
+def get_service(name: str) -> Callable[[Request], Any]:
+    """Dependency factory: ``Depends(get_service("db"))`` gives that service."""
+
+    def dependency(request: Request) -> Any:
+        return get_container(request).get(name)
+
+    dependency.__name__ = f"service_{name}"
+    return dependency
+
+
+def get_http_client() -> Any:
+    """Dependency: the shared ``AsyncHTTPClient``."""
+    from .http import get_http_client as shared
+
+    return shared()
+
+
+async def get_task_manager() -> Any:
+    """Dependency: the running loop's ``TaskManager`` (async, so that FastAPI
+    resolves it on the loop rather than in its thread pool)."""
+    from .tasks import get_task_manager as manager
+
+    return manager()

@@ -1,6 +1,6 @@
 """ferrotick.monitor: metrics in Rust with a prometheus_client-compatible API, the
-seed's AsyncPerformanceMonitor, loop-lag and memory monitors, a health checker and
-exposition (Prometheus text, OpenMetrics, JSON, an HTTP server)."""
+AsyncPerformanceMonitor of operations, loop-lag and memory monitors, a health checker
+and exposition (Prometheus text, OpenMetrics, JSON, an HTTP server)."""
 
 from __future__ import annotations
 

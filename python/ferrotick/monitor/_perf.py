@@ -1,6 +1,7 @@
-"""The seed's AsyncPerformanceMonitor, on the Rust registry.
+"""AsyncPerformanceMonitor: the duration, errors and cancellations of named
+operations, on the Rust registry.
 
-Operations are recorded into four metrics (seed 004's names):
+Operations are recorded into four metrics:
 
 * ``async_operation_duration_seconds{operation_type}`` — histogram with percentiles;
 * ``async_errors_total{operation_type,error_type}`` — errors per exception type;

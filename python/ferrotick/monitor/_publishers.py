@@ -12,7 +12,9 @@ time their figures become Prometheus families:
   ``ferrotick_http_client_breaker_open{client,host}``;
 * ``ferrotick_scheduler_job_runs_total{scheduler,job}``, ``..._errors_total``,
   ``..._misses_total``, ``..._skips_total``, ``..._running`` and
-  ``ferrotick_scheduler_job_next_run_timestamp_seconds``.
+  ``ferrotick_scheduler_job_next_run_timestamp_seconds``;
+* ``ferrotick_managed_tasks{group}`` (live tasks of every ``TaskManager``) and
+  ``ferrotick_managed_task_errors_total{group}`` (managed tasks that raised).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 _clients: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _schedulers: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_task_managers: weakref.WeakSet[Any] = weakref.WeakSet()
 _ids = itertools.count(1)
 
 
@@ -38,11 +41,48 @@ def publish_scheduler(scheduler: Any) -> str:
     return name
 
 
+def publish_task_manager(manager: Any) -> None:
+    _task_managers.add(manager)
+
+
+def _task_families() -> list[dict[str, Any]]:
+    live: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for manager in list(_task_managers):
+        for group, n in manager.live_counts().items():
+            live[group] = live.get(group, 0) + n
+        for group, n in list(manager.errors.items()):
+            errors[group] = errors.get(group, 0) + n
+    families = []
+    if live or errors:
+        # a group seen once keeps a (zero) live series, so graphs do not break off
+        for group in errors:
+            live.setdefault(group, 0)
+        families.append(
+            _family(
+                "ferrotick_managed_tasks",
+                "gauge",
+                "Live tasks held by ferrotick TaskManagers.",
+                [("", {"group": g}, float(n)) for g, n in sorted(live.items())],
+            )
+        )
+    if errors:
+        families.append(
+            _family(
+                "ferrotick_managed_task_errors",
+                "counter",
+                "Managed tasks that ended with an exception.",
+                [("_total", {"group": g}, float(n)) for g, n in sorted(errors.items())],
+            )
+        )
+    return families
+
+
 def _family(name: str, kind: str, help: str, samples: list[tuple[str, dict[str, str], float]]) -> dict[str, Any]:
     return {"name": name, "type": kind, "help": help, "samples": samples}
 
 
-def collect() -> list[dict[str, Any]]:
+def collect() -> list[dict[str, Any]]:  # noqa: C901 (one family per client statistic, written out as they appear in the exposition)
     families: list[dict[str, Any]] = []
     http_rows: dict[str, list[tuple[str, dict[str, str], float]]] = {}
 
@@ -121,4 +161,5 @@ def collect() -> list[dict[str, Any]]:
     for key, (kind, help) in job_helps.items():
         if key in job_rows:
             families.append(_family(f"ferrotick_scheduler_job_{key}", kind, help, job_rows[key]))
+    families.extend(_task_families())
     return families

@@ -75,13 +75,13 @@ def render_json(registry: Any) -> dict[str, Any]:
 
 
 def performance_payload(monitor: Any, operation: str | None) -> dict[str, Any]:
-    """The seed's ``GET /async-performance``: the monitor's metrics, all of them or
+    """The body of ``GET /async-performance``: the monitor's metrics, all of them or
     those of ``operation``."""
     return _json_safe(monitor.get_metrics(operation=operation))
 
 
 def report_payload(monitor: Any) -> dict[str, Any]:
-    """The seed's ``POST /async-performance/report``: logs the report and returns it."""
+    """The body of ``POST /async-performance/report``: logs the report and returns it."""
     return {
         "status": "success",
         "message": "Async performance report generated",

@@ -68,6 +68,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._core import ConfigError
+from .._validate import is_number
 from ._metrics import REGISTRY, CollectorRegistry
 
 try:
@@ -291,12 +292,7 @@ class MultiProcessWriter:
         *,
         start: bool = True,
     ) -> None:
-        if not (
-            isinstance(interval, (int, float))
-            and not isinstance(interval, bool)
-            and interval > 0
-            and math.isfinite(interval)
-        ):
+        if not is_number(interval, gt=0):
             raise ConfigError(f"interval: must be a positive number of seconds, got {interval!r}")
         if registry is None or not hasattr(registry, "snapshot"):
             raise ConfigError("registry: expected a CollectorRegistry")
@@ -585,7 +581,7 @@ def mark_process_dead(
     return existed
 
 
-def _aggregate(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _aggregate(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:  # noqa: C901 (the merge rule of each metric kind and multiprocess mode, side by side as prometheus_client documents them)
     agg: dict[str, dict[str, Any]] = {}
     for entry in entries:
         pid = entry.get("pid")

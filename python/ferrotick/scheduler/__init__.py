@@ -15,21 +15,23 @@ or ``SQLiteJobStore("jobs.db")`` (see ``_stores``).
 
 from __future__ import annotations
 
+from ._background import BackgroundScheduler
 from ._clock import ManualClock, RealClock
-from ._scheduler import (
+from ._job import (
     EVENT_ALL,
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
-    AsyncScheduler,
-    BackgroundScheduler,
     Job,
     JobEvent,
     JobStatus,
 )
-from ._stores import BaseJobStore, MemoryJobStore, RedisJobStore, SQLiteJobStore
+from ._redis import RedisJobStore
+from ._scheduler import AsyncScheduler
+from ._sqlite import SQLiteJobStore
+from ._stores import BaseJobStore, Claim, ClaimResult, JobStore, MemoryJobStore
 from ._tz import get_zone
 from .triggers import (
     BaseTrigger,
@@ -53,12 +55,15 @@ __all__ = [
     "BackgroundScheduler",
     "BaseJobStore",
     "BaseTrigger",
+    "Claim",
+    "ClaimResult",
     "CronTrigger",
     "DateTrigger",
     "IntervalTrigger",
     "Job",
     "JobEvent",
     "JobStatus",
+    "JobStore",
     "ManualClock",
     "MemoryJobStore",
     "RealClock",

@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import _core
 from .._core import ConfigError
+from .._validate import integer, is_integer, number
 from ._tz import from_unix, get_zone, to_unix
 
 __all__ = [
@@ -91,12 +92,6 @@ class BaseTrigger:
         return last
 
 
-def _number(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ConfigError(f"{name}: expected a finite number, got {v!r}")
-    return float(v)
-
-
 class IntervalTrigger(BaseTrigger):
     """Fires every fixed elapsed duration, anchored at ``start_date`` (default: when
     the job is added), until ``end_date``."""
@@ -114,11 +109,11 @@ class IntervalTrigger(BaseTrigger):
         jitter: float | None = None,
     ) -> None:
         total = (
-            _number("weeks", weeks) * 604800
-            + _number("days", days) * 86400
-            + _number("hours", hours) * 3600
-            + _number("minutes", minutes) * 60
-            + _number("seconds", seconds)
+            number("weeks", weeks) * 604800
+            + number("days", days) * 86400
+            + number("hours", hours) * 3600
+            + number("minutes", minutes) * 60
+            + number("seconds", seconds)
         )
         if total <= 0:
             raise ConfigError(
@@ -136,7 +131,7 @@ class IntervalTrigger(BaseTrigger):
         self.end = to_unix(end_date, "end_date") if end_date is not None else None
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ConfigError("end_date: before start_date")
-        self.jitter = _number("jitter", jitter) if jitter is not None else None
+        self.jitter = None if jitter is None else number("jitter", jitter)
         if self.jitter is not None and self.jitter < 0:
             raise ConfigError("jitter: must be >= 0")
 
@@ -242,7 +237,7 @@ class CronTrigger(BaseTrigger):
         self.end = to_unix(end_date, "end_date") if end_date is not None else None
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ConfigError("end_date: before start_date")
-        self.jitter = _number("jitter", jitter) if jitter is not None else None
+        self.jitter = None if jitter is None else number("jitter", jitter)
         if self.jitter is not None and self.jitter < 0:
             raise ConfigError("jitter: must be >= 0")
 
@@ -329,7 +324,7 @@ def _weekdays(day: Any) -> list[int]:
     for d in items:
         if isinstance(d, str) and d.strip().lower() in _WEEKDAYS:
             out.append(_WEEKDAYS[d.strip().lower()])
-        elif isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6:
+        elif is_integer(d, min=0, max=6):
             out.append(d)
         else:
             raise ConfigError(f"day: {d!r} is not a weekday (a name, or 0 = Monday .. 6 = Sunday)")
@@ -339,8 +334,7 @@ def _weekdays(day: Any) -> list[int]:
 def hourly(minute: int = 0, second: int = 0, *, timezone: Any = None) -> CronTrigger:
     """Every hour at ``minute:second``."""
     for name, v in (("minute", minute), ("second", second)):
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 59:
-            raise ConfigError(f"{name}: expected an integer 0-59, got {v!r}")
+        integer(name, v, min=0, max=59)
     return CronTrigger(
         timezone=timezone,
         _recipe=lambda zone: _core.CronSchedule.calendar(zone, 0, minute, second, every_hour=True),
@@ -374,7 +368,7 @@ def monthly(
 ) -> CronTrigger:
     """Every month on ``day`` at ``at``. Months without that day are skipped,
     unless ``clamp=True`` picks their last day."""
-    if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
+    if not is_integer(day, min=1, max=31):
         raise ConfigError(f"day: {day!r} is not a day of the month (1-31)")
     h, m, s = _parse_at(at)
     return CronTrigger(

@@ -17,7 +17,8 @@ from typing import Any
 
 from .. import _core
 from .._core import IndicatorInputError
-from . import _gen
+from .._validate import is_integer
+from . import _gen, aio, stream
 from ._batch import batch, batch_async
 from ._common import SPECS, InsufficientHistory, call, params_of
 
@@ -56,7 +57,7 @@ def lookback(name: str, **params: Any) -> int:
 def buffer_pool(limit_bytes: int | None = None) -> tuple[int, int]:
     """Result buffers kept for reuse after Python frees them (default 1 GiB;
     0 turns recycling off). Returns (previous limit, bytes held now)."""
-    if limit_bytes is not None and (isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes < 0):
+    if limit_bytes is not None and not is_integer(limit_bytes, min=0):
         raise IndicatorInputError(f"buffer_pool: limit_bytes must be a non-negative integer, got {limit_bytes!r}")
     prev, held = _core.ta_buffer_pool(limit_bytes)
     return int(prev), int(held)
@@ -66,8 +67,6 @@ def compute_threads() -> int:
     """Threads of the compute pool (``configure(compute_threads=...)``)."""
     return int(_core.ta_pool_threads())
 
-
-from . import aio, stream  # noqa: E402  (they build on the names above)
 
 __all__ = [
     "FUNCTIONS",

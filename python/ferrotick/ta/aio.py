@@ -4,10 +4,10 @@ keeps serving meanwhile. ``await ferrotick.ta.aio.RSI(close, 14)``."""
 
 from __future__ import annotations
 
-from .. import ta as _ta
+from . import _gen
 from ._batch import batch_async
-from ._common import call_async
+from ._common import SPECS, call_async
 
-globals().update(_ta._gen.make("async", call_async))
+globals().update(_gen.make("async", call_async))
 
-__all__ = ["batch_async", *_ta.FUNCTIONS]
+__all__ = ["batch_async", *SPECS]
