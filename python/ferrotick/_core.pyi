@@ -441,6 +441,7 @@ def ta_buffer_pool(limit: int | None) -> tuple[int, int]: ...
 @final
 class _Buffer: ...
 
+@final
 class SimServer:
     def __new__(
         cls,
