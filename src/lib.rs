@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod net;
 pub mod runtime;
 pub mod sched;
+pub mod sim;
 pub mod store;
 pub mod ta;
 
@@ -28,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     net::pyclient::register(m)?;
     ta::py::register(m)?;
     store::py::register(m)?;
+    sim::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first
         cleanup_schedulers as cleanup_schedulers,
         initialize_schedulers as initialize_schedulers,
     )
+    from .sim import SimulatedExchange as SimulatedExchange
     from .store import (
         InfluxDBConfig as InfluxDBConfig,
         InfluxDBWriter as InfluxDBWriter,
@@ -107,6 +108,7 @@ _LAZY = {
     "SignalManager": "store",
     "get_signal_manager": "store",
     "initialize_async_signal_manager": "store",
+    "SimulatedExchange": "sim",
 }
 
 

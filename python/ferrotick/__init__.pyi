@@ -67,6 +67,7 @@ from .scheduler._factory import (
     cleanup_schedulers as cleanup_schedulers,
     initialize_schedulers as initialize_schedulers,
 )
+from .sim import SimulatedExchange as SimulatedExchange
 from .store import (
     InfluxDBConfig as InfluxDBConfig,
     InfluxDBWriter as InfluxDBWriter,
@@ -145,4 +146,5 @@ __all__ = [
     "SignalManager",
     "get_signal_manager",
     "initialize_async_signal_manager",
+    "SimulatedExchange",
 ]

@@ -1,5 +1,8 @@
 """``ferrotick`` / ``python -m ferrotick``: version, runtime configuration and a
-bridge self-check that measures completions per second on this machine."""
+bridge self-check that measures completions per second on this machine.
+
+``ferrotick sim --port N --symbols BTCUSDT,ETHUSDT`` runs the simulated exchange in the
+foreground until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -46,7 +49,72 @@ async def _self_check(n: int) -> dict[str, float | int | bool]:
     }
 
 
+def _sim_main(argv: list[str]) -> int:
+    import signal
+    import threading
+
+    from .sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_SYMBOLS, SimulatedExchange
+
+    parser = argparse.ArgumentParser(
+        prog="ferrotick sim", description="Run the simulated Binance spot exchange."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--epoch", type=int, default=None, help="simulated start, ms since 1970 (default: now)"
+    )
+    parser.add_argument("--trade-rate", type=float, default=20.0, help="trades/s per symbol")
+    parser.add_argument("--no-limits", action="store_true", help="turn request limits off")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fault knob, e.g. --fault error_rate=0.1 (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    faults: dict[str, float] = {}
+    for item in args.fault:
+        name, _, value = item.partition("=")
+        try:
+            faults[name] = float(value)
+        except ValueError:
+            parser.error(f"--fault {item!r}: expected NAME=NUMBER")
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with SimulatedExchange(
+        symbols,
+        seed=args.seed,
+        epoch=args.epoch,
+        time_scale=args.time_scale,
+        host=args.host,
+        port=args.port,
+        trade_rate=args.trade_rate,
+        limits=not args.no_limits,
+        **faults,
+    ) as ex:
+        print(f"simulated exchange at {ex.base_url} (WebSocket {ex.ws_url})", flush=True)
+        print(f"symbols: {', '.join(ex.symbols)}; seed {args.seed}", flush=True)
+        print(f"API key {DEFAULT_API_KEY}\nsecret  {DEFAULT_API_SECRET}", flush=True)
+        try:
+            while not stop.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print("stopping", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "sim":
+        return _sim_main(argv[1:])
     parser = argparse.ArgumentParser(prog="ferrotick", description=__doc__)
     parser.add_argument(
         "--awaits", type=int, default=20_000, help="concurrent awaits in the self-check"
