@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["monitor", "sched", "ta"],
     &["net"],
-    &["sim"],
+    &["sim", "exchange"],
 ];
 
 type Module = Vec<String>;

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod errors;
+pub mod exchange;
 #[cfg(test)]
 mod layering;
 pub mod monitor;
@@ -28,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     net::pyclient::register(m)?;
     ta::py::register(m)?;
     sim::py::register(m)?;
+    exchange::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())
