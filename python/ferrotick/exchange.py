@@ -29,12 +29,14 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import hmac
+import inspect
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from . import _core
-from ._core import Klines
+from ._core import Klines, OrderBook
 from ._errors import ConfigError, ExchangeError
 
 __all__ = [
@@ -42,12 +44,17 @@ __all__ = [
     "ExchangeError",
     "Klines",
     "OptimizedBinanceClient",
+    "OrderBook",
     "Secret",
+    "Subscription",
+    "TickerSubscription",
     "initialize_binance_client",
 ]
 
 BINANCE_URL = "https://api.binance.com"
 BINANCE_WS_URL = "wss://stream.binance.com:9443"
+
+log = logging.getLogger("ferrotick.exchange")
 
 
 class Secret:
@@ -222,6 +229,78 @@ def _ms(name: str, t: Any) -> int | None:
     return t
 
 
+class Subscription:
+    """``async for msg in client.stream([...])``: combined-stream messages (dicts with
+    ``stream`` and ``data``), parsed in Rust and handed over in batches. The connection
+    reconnects with backoff on drops and silences; the buffer is bounded (``overflow``:
+    ``"drop_oldest"``, ``"drop_newest"`` or ``"block"``) and counts what it drops."""
+
+    def __init__(self, core: _core.MarketStream) -> None:
+        self._core = core
+        self._pending: list[Any] = []
+        self._i = 0
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        while self._i >= len(self._pending):
+            batch = await self._core.next_batch()
+            if batch is None:
+                raise StopAsyncIteration
+            self._pending, self._i = batch, 0
+        self._i += 1
+        return self._pending[self._i - 1]
+
+    async def batches(self) -> Any:
+        """Whole batches (lists), for consumers that take many messages at once."""
+        while True:
+            batch = await self._core.next_batch()
+            if batch is None:
+                return
+            yield batch
+
+    def stats(self) -> dict[str, Any]:
+        return self._core.stats()
+
+    def close(self) -> None:
+        self._core.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TickerSubscription:
+    """A handler called with each ``<symbol>@ticker`` message's data; a handler that
+    raises is logged and counted (``errors``) and the stream goes on."""
+
+    def __init__(self, sub: Subscription, handler: Any) -> None:
+        self.subscription = sub
+        self.handler = handler
+        self.errors = 0
+        self.calls = 0
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        async for msg in self.subscription:
+            data = msg.get("data", msg) if isinstance(msg, dict) else msg
+            self.calls += 1
+            try:
+                r = self.handler(data)
+                if inspect.isawaitable(r):
+                    await r
+            except Exception:
+                self.errors += 1
+                log.exception("ticker handler %r raised", self.handler)
+
+    def close(self) -> None:
+        self.subscription.close()
+        self.task.cancel()
+
+
 class OptimizedBinanceClient:
     """The seed's Binance client: ``async with OptimizedBinanceClient(config) as client``.
 
@@ -236,6 +315,7 @@ class OptimizedBinanceClient:
             raise ConfigError(f"config: a BinanceConfig, got {type(config).__name__}")
         self.config = config
         self._core: _core.ExchangeClient | None = None
+        self._subs: list[Subscription | TickerSubscription] = []
 
     def __repr__(self) -> str:
         state = "connected" if self._core is not None else "not connected"
@@ -274,6 +354,9 @@ class OptimizedBinanceClient:
         return self
 
     async def close(self) -> None:
+        subs, self._subs = self._subs, []
+        for sub in subs:
+            sub.close()
         if self._core is not None:
             self._core.close()
             self._core = None
@@ -420,6 +503,49 @@ class OptimizedBinanceClient:
             {"symbol": symbol, "orderId": order_id, "origClientOrderId": client_order_id},
             signed=True,
         )
+
+    # -- streams ---------------------------------------------------------------------
+
+    def stream(
+        self,
+        streams: Iterable[str],
+        *,
+        buffer: int = 10_000,
+        overflow: str = "drop_oldest",
+        max_backoff: float = 30.0,
+        watchdog: float = 60.0,
+        max_frame: int = 1 << 20,
+    ) -> Subscription:
+        """A subscription to Binance stream names (``"btcusdt@trade"``, ...)."""
+        if isinstance(streams, str):
+            streams = [streams]
+        sub = Subscription(
+            _core.MarketStream(
+                ws_url=self.config.ws_url,
+                streams=list(streams),
+                buffer=_int("buffer", buffer, 1),
+                overflow=overflow,
+                max_backoff=max_backoff,
+                watchdog=watchdog,
+                max_frame=_int("max_frame", max_frame, 1024),
+            )
+        )
+        self._subs.append(sub)
+        return sub
+
+    async def subscribe_to_ticker(
+        self, symbol: str, handler: Any, **stream_settings: Any
+    ) -> TickerSubscription:
+        """Calls ``handler`` (sync or async) with each ``<symbol>@ticker`` update."""
+        if not isinstance(symbol, str) or not symbol:
+            raise ConfigError(f"symbol: a non-empty str, got {symbol!r}")
+        if not callable(handler):
+            raise ConfigError("handler: must be callable")
+        t = TickerSubscription(
+            self.stream([f"{symbol.lower()}@ticker"], **stream_settings), handler
+        )
+        self._subs.append(t)
+        return t
 
     # -- state -----------------------------------------------------------------------
 

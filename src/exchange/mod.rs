@@ -9,3 +9,4 @@ pub mod klines;
 pub mod py;
 pub mod rest;
 pub mod sign;
+pub mod stream;

@@ -14,6 +14,7 @@ use pyo3::types::PyDict;
 use super::book::{parse_diff, parse_snapshot, Applied, Book};
 use super::klines::Columns;
 use super::rest::{Exchange, Settings};
+use super::stream::{Policy, Stream, StreamConfig};
 use crate::args::duration_arg;
 use crate::errors::config_err;
 use crate::net::pyjson;
@@ -503,5 +504,105 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyExchange>()?;
     m.add_class::<PyKlines>()?;
     m.add_class::<PyOrderBook>()?;
+    register_streams(m)?;
     Ok(())
+}
+
+/// A market-data subscription (combined streams) with its own connection,
+/// reconnects and bounded buffer; `ferrotick.exchange` iterates it.
+#[pyclass(module = "ferrotick._core", name = "MarketStream", frozen)]
+pub struct PyStream {
+    s: Arc<Stream>,
+}
+
+#[pymethods]
+impl PyStream {
+    #[new]
+    #[pyo3(signature = (*, ws_url, streams, buffer, overflow, max_backoff, watchdog, max_frame))]
+    fn new(
+        ws_url: String,
+        streams: Vec<String>,
+        buffer: usize,
+        overflow: &str,
+        max_backoff: f64,
+        watchdog: f64,
+        max_frame: usize,
+    ) -> PyResult<Self> {
+        let cfg = StreamConfig {
+            ws_url,
+            streams,
+            capacity: buffer,
+            policy: Policy::parse(overflow)?,
+            max_backoff: duration_arg("max_backoff", max_backoff)?,
+            watchdog: duration_arg("watchdog", watchdog)?,
+            max_frame: max_frame.max(1024),
+        };
+        let handle = crate::runtime::handle()?;
+        Ok(PyStream {
+            s: Stream::start(cfg, &handle)?,
+        })
+    }
+
+    /// Up to `max` messages (dicts, parsed in Rust), waiting for the first;
+    /// resolves to None once the stream is closed. A frame that is not JSON
+    /// is counted (`malformed`) and skipped.
+    #[pyo3(signature = (max=1024))]
+    fn next_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+    ) -> PyResult<Bound<'py, FerrotickFuture>> {
+        let s = self.s.clone();
+        bridge::spawn(py, async move {
+            let batch = s.next_batch(max).await;
+            Ok(Box::new(move |py: Python<'_>| {
+                let Some(frames) = batch else {
+                    return Ok(py.None());
+                };
+                let out = pyo3::types::PyList::empty(py);
+                for f in &frames {
+                    match pyjson::loads(py, f) {
+                        Ok(v) => out.append(v)?,
+                        Err(_) => {
+                            s.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Ok(out.into_any().unbind())
+            }) as Converter)
+        })
+    }
+
+    fn close(&self) {
+        self.s.close();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.s.is_closed()
+    }
+
+    /// received, delivered, dropped, reconnects, connects, malformed,
+    /// buffered, and the last connection error.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = &self.s.counters;
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("received", &c.received),
+            ("delivered", &c.delivered),
+            ("dropped", &c.dropped),
+            ("reconnects", &c.reconnects),
+            ("connects", &c.connects),
+            ("malformed", &c.malformed),
+        ] {
+            d.set_item(k, v.load(Ordering::Relaxed))?;
+        }
+        d.set_item("buffered", self.s.buffered())?;
+        d.set_item("last_error", self.s.last_error())?;
+        Ok(d)
+    }
+}
+
+pub fn register_streams(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyStream>()
 }
