@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod errors;
+pub mod exchange;
 #[cfg(test)]
 mod layering;
 pub mod monitor;
@@ -30,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ta::py::register(m)?;
     store::py::register(m)?;
     sim::py::register(m)?;
+    exchange::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

@@ -44,6 +44,14 @@ from .http import (
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use
     from .container import ServiceContainer as ServiceContainer
+    from .exchange import (
+        BinanceConfig as BinanceConfig,
+        Klines as Klines,
+        OptimizedBinanceClient as OptimizedBinanceClient,
+        OrderBook as OrderBook,
+        Secret as Secret,
+        initialize_binance_client as initialize_binance_client,
+    )
     from .monitor import (
         AsyncHealthChecker as AsyncHealthChecker,
         AsyncPerformanceMonitor as AsyncPerformanceMonitor,
@@ -109,6 +117,12 @@ _LAZY = {
     "get_signal_manager": "store",
     "initialize_async_signal_manager": "store",
     "SimulatedExchange": "sim",
+    "BinanceConfig": "exchange",
+    "OptimizedBinanceClient": "exchange",
+    "initialize_binance_client": "exchange",
+    "Klines": "exchange",
+    "OrderBook": "exchange",
+    "Secret": "exchange",
 }
 
 

@@ -37,6 +37,14 @@ from ._errors import (
     ServiceContainerError as ServiceContainerError,
 )
 from .container import ServiceContainer as ServiceContainer
+from .exchange import (
+    BinanceConfig as BinanceConfig,
+    Klines as Klines,
+    OptimizedBinanceClient as OptimizedBinanceClient,
+    OrderBook as OrderBook,
+    Secret as Secret,
+    initialize_binance_client as initialize_binance_client,
+)
 from .http import (
     AsyncHTTPClient as AsyncHTTPClient,
     ClientResponse as ClientResponse,
@@ -147,4 +155,10 @@ __all__ = [
     "get_signal_manager",
     "initialize_async_signal_manager",
     "SimulatedExchange",
+    "BinanceConfig",
+    "OptimizedBinanceClient",
+    "initialize_binance_client",
+    "Klines",
+    "OrderBook",
+    "Secret",
 ]

@@ -1,0 +1,309 @@
+//! WebSocket market streams (Binance's combined `/stream?streams=a/b`):
+//! one task per subscription that connects, reads frames into a bounded
+//! buffer and reconnects with backoff and jitter when the connection drops
+//! or goes silent (a watchdog), so a consumer never sees the stream end
+//! until it closes it.
+//!
+//! The buffer's policy decides what an overflow does: `Block` stops reading
+//! (the socket's own buffers then fill), `DropOldest` and `DropNewest`
+//! discard a frame and count it. The stream goes on in every case.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::errors::{ErrorKind, FtError, FtResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Block,
+    DropOldest,
+    DropNewest,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> FtResult<Policy> {
+        match s {
+            "block" => Ok(Policy::Block),
+            "drop_oldest" => Ok(Policy::DropOldest),
+            "drop_newest" => Ok(Policy::DropNewest),
+            _ => Err(FtError::config(format!(
+                "overflow: one of 'block', 'drop_oldest', 'drop_newest', got {s:?}"
+            ))),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StreamConfig {
+    /// `ws://host:port` (the combined-stream path is added).
+    pub ws_url: String,
+    pub streams: Vec<String>,
+    pub capacity: usize,
+    pub policy: Policy,
+    pub max_backoff: Duration,
+    /// No frame (data or ping) for this long: the connection is replaced.
+    pub watchdog: Duration,
+    pub max_frame: usize,
+}
+
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub received: AtomicU64,
+    pub delivered: AtomicU64,
+    pub dropped: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub connects: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+pub struct Stream {
+    cfg: StreamConfig,
+    q: Mutex<VecDeque<Bytes>>,
+    readable: Notify,
+    space: Notify,
+    closed: AtomicBool,
+    /// Wakes the connection task on close (a stored permit if it is busy).
+    closing: Notify,
+    pub counters: Counters,
+    last_error: Mutex<Option<String>>,
+}
+
+/// The combined-stream URL for `cfg`.
+pub fn stream_url(cfg: &StreamConfig) -> FtResult<String> {
+    let base = url::Url::parse(&cfg.ws_url)
+        .map_err(|e| FtError::config(format!("ws_url: {:?}: {e}", cfg.ws_url)))?;
+    if base.scheme() != "ws" {
+        return Err(FtError::config(format!(
+            "ws_url: only ws:// is supported by this build, got {}",
+            base.scheme()
+        )));
+    }
+    if cfg.streams.is_empty() {
+        return Err(FtError::config("streams: at least one stream name"));
+    }
+    for s in &cfg.streams {
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"@_-!".contains(&b))
+        {
+            return Err(FtError::config(format!(
+                "streams: invalid stream name {s:?}"
+            )));
+        }
+    }
+    Ok(format!(
+        "{}/stream?streams={}",
+        cfg.ws_url.trim_end_matches('/'),
+        cfg.streams.join("/")
+    ))
+}
+
+fn jitter(d: Duration) -> Duration {
+    let r = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|x| x.subsec_nanos())
+        .unwrap_or(0)
+        % 1000;
+    // between half and all of d: reconnecting clients spread out
+    d.mul_f64(0.5 + r as f64 / 2000.0)
+}
+
+impl Stream {
+    /// Starts the subscription on the runtime.
+    pub fn start(cfg: StreamConfig, handle: &tokio::runtime::Handle) -> FtResult<Arc<Stream>> {
+        let url = stream_url(&cfg)?;
+        if cfg.capacity == 0 {
+            return Err(FtError::config("buffer: at least 1 message"));
+        }
+        let s = Arc::new(Stream {
+            cfg,
+            q: Mutex::new(VecDeque::new()),
+            readable: Notify::new(),
+            space: Notify::new(),
+            closed: AtomicBool::new(false),
+            closing: Notify::new(),
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+        });
+        let task = s.clone();
+        handle.spawn(async move { task.run(url).await });
+        Ok(s)
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.closing.notify_one();
+        self.readable.notify_waiters();
+        self.space.notify_waiters();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.q.lock().len()
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().clone()
+    }
+
+    async fn run(self: Arc<Self>, url: String) {
+        let mut backoff = Duration::from_millis(100);
+        while !self.is_closed() {
+            let seen = self.counters.received.load(Ordering::Relaxed);
+            let outcome = self.connection(&url).await;
+            if self.counters.received.load(Ordering::Relaxed) > seen {
+                // the connection worked before it dropped: reconnect promptly
+                backoff = Duration::from_millis(100);
+            }
+            match outcome {
+                Ok(()) => {}
+                Err(e) => {
+                    *self.last_error.lock() = Some(e.message.clone());
+                    tracing::warn!(target: "ferrotick::exchange", "stream {}: {}", self.cfg.streams.join(","), e);
+                }
+            }
+            if self.is_closed() {
+                break;
+            }
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(jitter(backoff)).await;
+            backoff = (backoff * 2).min(self.cfg.max_backoff);
+        }
+        self.readable.notify_waiters();
+    }
+
+    /// One connection, until it drops, goes silent or the stream closes.
+    async fn connection(&self, url: &str) -> FtResult<()> {
+        let parsed = url::Url::parse(url).map_err(|e| FtError::config(format!("ws_url: {e}")))?;
+        let host = parsed.host_str().unwrap_or("127.0.0.1").to_string();
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| FtError::new(ErrorKind::Connect, "stream connect timed out"))?
+        .map_err(|e| FtError::with_cause(ErrorKind::Connect, "stream connect", &e))?;
+        let _ = tcp.set_nodelay(true);
+        let mut wcfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+        wcfg.max_frame_size = Some(self.cfg.max_frame);
+        wcfg.max_message_size = Some(self.cfg.max_frame);
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(wcfg))
+            .await
+            .map_err(|e| FtError::with_cause(ErrorKind::Connect, "stream handshake", &e))?;
+        self.counters.connects.fetch_add(1, Ordering::Relaxed);
+        loop {
+            if self.is_closed() {
+                let _ = ws.close(None).await;
+                return Ok(());
+            }
+            let next = tokio::select! {
+                m = tokio::time::timeout(self.cfg.watchdog, ws.next()) => m,
+                _ = self.closing.notified() => {
+                    let _ = ws.close(None).await;
+                    return Ok(());
+                }
+            };
+            let msg = match next {
+                Err(_) => {
+                    return Err(FtError::new(
+                        ErrorKind::Exchange,
+                        "stream silent past the watchdog; reconnecting",
+                    ))
+                }
+                Ok(None) => {
+                    return Err(FtError::new(
+                        ErrorKind::Exchange,
+                        "stream closed by the server",
+                    ))
+                }
+                Ok(Some(Err(e))) => {
+                    return Err(FtError::with_cause(ErrorKind::Exchange, "stream", &e))
+                }
+                Ok(Some(Ok(m))) => m,
+            };
+            match msg {
+                Message::Text(t) => self.push(Bytes::from(t.as_str().to_owned())).await,
+                Message::Binary(b) => self.push(b).await,
+                Message::Ping(p) => {
+                    let _ = ws.send(Message::Pong(p)).await;
+                }
+                Message::Close(_) => {
+                    return Err(FtError::new(
+                        ErrorKind::Exchange,
+                        "stream closed by the server",
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn push(&self, frame: Bytes) {
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        loop {
+            let space = self.space.notified();
+            {
+                let mut q = self.q.lock();
+                if q.len() < self.cfg.capacity {
+                    q.push_back(frame);
+                    break;
+                }
+                match self.cfg.policy {
+                    Policy::DropOldest => {
+                        q.pop_front();
+                        q.push_back(frame);
+                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Policy::DropNewest => {
+                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Policy::Block => {}
+                }
+            }
+            if self.is_closed() {
+                return;
+            }
+            space.await;
+        }
+        self.readable.notify_one();
+    }
+
+    /// Up to `max` frames, waiting for the first; `None` once closed.
+    pub async fn next_batch(&self, max: usize) -> Option<Vec<Bytes>> {
+        loop {
+            let readable = self.readable.notified();
+            {
+                let mut q = self.q.lock();
+                if !q.is_empty() {
+                    let n = q.len().min(max.max(1));
+                    let out: Vec<Bytes> = q.drain(..n).collect();
+                    drop(q);
+                    self.counters
+                        .delivered
+                        .fetch_add(out.len() as u64, Ordering::Relaxed);
+                    self.space.notify_waiters();
+                    return Some(out);
+                }
+            }
+            if self.is_closed() {
+                return None;
+            }
+            readable.await;
+        }
+    }
+}
