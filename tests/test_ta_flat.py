@@ -137,6 +137,11 @@ def build_cases() -> dict[str, dict[str, np.ndarray]]:
     cs["flat_residue"] = _bars(w, vol=10.0)
     # equal gains and losses
     cs["zigzag"] = _bars(100.0 + 0.01 * (np.arange(N) % 2))
+    # zeros of both signs (equal values, different bits), then values that
+    # differ only in sign
+    z = np.r_[_walk(100, 17) - 100.0, np.where(np.arange(100) % 2, -0.0, 0.0)]
+    z = np.r_[z, np.where(np.arange(100) % 2, -0.25, 0.25)]
+    cs["signed_zeros"] = _bars(z)
     # prices at zero after market data (divisions by a previous zero price)
     d = _ohlcv(_walk(N, 13), 14)
     for k in ("open", "high", "low", "close"):
@@ -445,7 +450,13 @@ def test_variance_of_a_flat_window_is_exactly_zero():
     """VAR/STDDEV/BBANDS on a window of one value after market data: 0 (and
     bands on the middle) exactly, as TA-Lib, not the residue of the values
     that left (a STDDEV of 2.3e-6 on a window of zeros after prices of 100)."""
-    for case in ("walk_then_flat", "walk_then_zero", "flat_windows", "flat_residue"):
+    for case in (
+        "walk_then_flat",
+        "walk_then_zero",
+        "flat_windows",
+        "flat_residue",
+        "signed_zeros",
+    ):
         c = CASES[case]["close"]
         for p in (2, 3, 5, 14, 20):
             flat = np.zeros(len(c), bool)

@@ -1541,18 +1541,34 @@ unsafe fn atr_groups_fma<const NATR: bool>(
     _mm256_storeu_pd(chains.as_mut_ptr(), ch);
 }
 
-/// Whether a value of `x` equals the one before it (vectorised: no early
-/// exit; NaN equals nothing).
+/// Whether a window of one value may end at a bar of `i..end`: such a
+/// window holds `need` (`flat_run`) values in a row each equal to the one
+/// before, and among any `need` consecutive bars one is a multiple of
+/// `need`, so only those bars (from `need - 1` before `i`) are compared
+/// with their predecessors: a handful of compares per stretch, not one per
+/// bar.
 #[inline(always)]
-fn has_repeat(x: &[f64]) -> bool {
-    if x.len() < 2 {
-        return false;
+fn may_be_flat(x: &[f64], i: usize, end: usize, need: usize) -> bool {
+    let mut m = (i + 1).saturating_sub(need).max(1).next_multiple_of(need);
+    let mut eq = false;
+    while m < end {
+        eq |= x[m] == x[m - 1];
+        m += need;
     }
-    x[1..]
-        .iter()
-        .zip(&x[..x.len() - 1])
-        .fold(0u64, |a, (u, w)| a | (u == w) as u64)
-        != 0
+    eq
+}
+
+/// `Var::run` after bar `i - 1`: the values up to it equal to the one
+/// before, in a row, at most `need`.
+#[inline(always)]
+fn run_before(x: &[f64], i: usize, need: usize) -> usize {
+    let mut run = 0;
+    let mut m = i.saturating_sub(1);
+    while m >= 1 && run < need && x[m] == x[m - 1] {
+        run += 1;
+        m -= 1;
+    }
+    run
 }
 
 #[inline(always)]
@@ -1566,18 +1582,14 @@ fn var<const SD: bool>(x: &[f64], p: usize, dev: f64, bad: &mut bool, out: &mut 
     let pf = p as f64;
     let mut k = x[0];
     let (mut s1, mut s2) = (0.0, 0.0);
-    // values equal to the one before in a row (`Var::run`)
+    // values equal to the one before in a row make a window of one value
     let need = flat_run(p);
-    let mut run = 0usize;
     // the warm-up bars
     let warm = (p - 1).min(n);
-    for j in 0..warm {
-        let v = chk(bad, x[j]) - k;
+    for &xi in &x[..warm] {
+        let v = chk(bad, xi) - k;
         s1 += v;
         s2 += v * v;
-        if j > 0 {
-            run = next_run(run, x[j], x[j - 1], need);
-        }
     }
     // then stretches without a check between the state machine's resyncs
     // (at bar p or later, once RESYNC bars went by since the last)
@@ -1599,25 +1611,45 @@ fn var<const SD: bool>(x: &[f64], p: usize, dev: f64, bad: &mut bool, out: &mut 
             .max(i + super::ma::RESYNC.saturating_sub(since))
             .max(i + 1);
         let end = next.min(n);
-        // A window of one value needs a value equal to the one before it:
-        // a stretch without any (a vectorised check) runs as it always did
-        // and ends every run; one with some counts them bar by bar (cold on
-        // market data: a repeated value in a stretch of 64)
-        let lo = i.max(1);
-        if !has_repeat(&x[lo - 1..end]) {
-            for j in i..end {
-                let v = chk(bad, x[j]) - k;
-                let m1 = (s1 + v) * (1.0 / pf);
-                let m2 = (s2 + v * v) * (1.0 / pf);
-                let o = x[j + 1 - p] - k;
-                s1 += v - o;
-                s2 += v * v - o * o;
-                let r = m2 - m1 * m1;
-                // `Var`'s clamp at 0 (STDDEV's square root pass tests > 0)
-                out[j] = if SD { r } else { var_floor(r) };
-            }
-            run = 0;
+        // The stretch without the run count, noting whether a value
+        // equalled the one before: their bits are the same but for the
+        // sign (integer operations, off the floating-point units the loop
+        // keeps busy; never missed, a false alarm for x, -x). A stretch
+        // where a window of one value may end (`may_be_flat`) is then run
+        // again from its start with the run count (cold on market data:
+        // repeated values).
+        let (k0, s10, s20) = (k, s1, s2);
+        let mut bp = if i > 0 {
+            x[i - 1].to_bits()
         } else {
+            !x[0].to_bits()
+        };
+        let mut same = 0u64;
+        let rows = x[i..end]
+            .iter()
+            .zip(&x[i + 1 - p..end + 1 - p])
+            .zip(&mut out[i..end]);
+        for ((&xj, &xo), out) in rows {
+            let b = xj.to_bits();
+            same |= (((b ^ bp) << 1) == 0) as u64;
+            bp = b;
+            let v = xj - k;
+            let m1 = (s1 + v) * (1.0 / pf);
+            let m2 = (s2 + v * v) * (1.0 / pf);
+            let o = xo - k;
+            s1 += v - o;
+            s2 += v * v - o * o;
+            let r = m2 - m1 * m1;
+            // `Var`'s clamp at 0 (STDDEV's square root pass tests > 0)
+            *out = if SD { r } else { var_floor(r) };
+        }
+        // A NaN or infinite value read here left a sum NaN or infinite to
+        // the stretch's end (nothing resets them within): one check, not
+        // one a bar (the state machine then redoes the array)
+        *bad |= !(s1.is_finite() && s2.is_finite());
+        if same != 0 && may_be_flat(x, i, end, need) {
+            (k, s1, s2) = (k0, s10, s20);
+            let mut run = run_before(x, i, need);
             for j in i..end {
                 if j > 0 {
                     run = next_run(run, x[j], x[j - 1], need);
@@ -1635,7 +1667,6 @@ fn var<const SD: bool>(x: &[f64], p: usize, dev: f64, bad: &mut bool, out: &mut 
                 s1 += v - o;
                 s2 += v * v - o * o;
                 let r = m2 - m1 * m1;
-                // `Var`'s clamp at 0 (STDDEV's square root pass tests > 0)
                 out[j] = if SD { r } else { var_floor(r) };
             }
         }
@@ -1714,20 +1745,15 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
     let mut since = 0usize;
     let need = flat_run(p);
     let mut run = 0usize;
-    // One bar of both state machines; `$track`: the block holds a value
-    // equal to the one before it (else every run is 0, no window is one
-    // value, and the count and its test are left out)
+    // One bar of both state machines; `$track`: a window of one value may
+    // end in the block (else the run count and its test are left out)
     macro_rules! step {
         ($i:expr, $track:expr) => {{
             let i = $i;
             let xi = chk(bad, x[i]);
             // variance state machine
-            if $track {
-                if i > 0 {
-                    run = next_run(run, xi, x[i - 1], need);
-                }
-            } else {
-                run = 0;
+            if $track && i > 0 {
+                run = next_run(run, xi, x[i - 1], need);
             }
             if i >= p && since >= super::ma::RESYNC {
                 k = x[i - 1];
@@ -1778,16 +1804,17 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
             rm[i] = mid;
         }};
     }
-    // blocks of 64 bars, each checked for a repeated value first (cold on
+    // blocks of 64 bars, each checked first (`may_be_flat`; cold on
     // market data)
     let mut b = 0;
     while b < n {
         let end = (b + 64).min(n);
-        if !has_repeat(&x[b.max(1) - 1..end]) {
+        if !may_be_flat(x, b, end, need) {
             for i in b..end {
                 step!(i, false);
             }
         } else {
+            run = run_before(x, b, need);
             for i in b..end {
                 step!(i, true);
             }
