@@ -209,7 +209,7 @@ def kama_exact_sums(x: np.ndarray, p: int) -> np.ndarray:
     for b in range(p, len(x)):
         total = math.fsum(abs(x[i] - x[i - 1]) for i in range(b - p + 1, b + 1))
         roc = x[b] - x[b - p]
-        t = 1.0 if total <= roc or abs(total) < 1e-14 else abs(roc / total)
+        t = 1.0 if total <= roc or total <= 0.0 else abs(roc / total)
         t = t * (2 / 3 - 2 / 31) + 2 / 31
         prev = prev + t * t * (x[b] - prev)
         out[b] = prev

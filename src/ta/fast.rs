@@ -9,7 +9,7 @@
 
 use super::cols::{has_fma, Cols};
 use super::kernels::{wilder_step, Lag};
-use super::ma::{is_zero, is_zero_or_neg, Ma};
+use super::ma::Ma;
 use super::registry::AnyK;
 
 #[inline(always)]
@@ -241,12 +241,37 @@ fn sel_min(a: f64, b: f64) -> f64 {
     }
 }
 
+/// Windows `scan2` computes at once.
+const L2: usize = 8;
+
+/// What `rolling2` calls with each window's highest `hi` and lowest `lo`:
+/// `one` for window `i`, or `block` for the `L2` windows from `i` on (a
+/// closure takes them one by one; an indicator whose per-window arithmetic
+/// vectorises takes the block).
+trait Windows2 {
+    fn one(&mut self, i: usize, hh: f64, ll: f64);
+
+    #[inline(always)]
+    fn block(&mut self, i: usize, hh: &[f64; L2], ll: &[f64; L2]) {
+        for j in 0..L2 {
+            self.one(i + j, hh[j], ll[j]);
+        }
+    }
+}
+
+impl<F: FnMut(usize, f64, f64)> Windows2 for F {
+    #[inline(always)]
+    fn one(&mut self, i: usize, hh: f64, ll: f64) {
+        self(i, hh, ll)
+    }
+}
+
 /// `rolling2` for short windows (see SCAN_MAX): each window's extremes from
 /// all its values. The same values come out (an extreme is one of the inputs;
 /// only the sign of a zero tie could differ, which no comparison sees).
 #[inline(always)]
-fn scan2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usize, f64, f64)) {
-    const L: usize = 8;
+fn scan2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl Windows2) {
+    const L: usize = L2;
     let n = hi.len().min(lo.len());
     let (hi, lo) = (&hi[..n], &lo[..n]);
     // every value is checked once: the first p - 1 here, then each as the
@@ -275,9 +300,7 @@ fn scan2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usi
             m |= nh[j].is_nan() | nl[j].is_nan();
         }
         nan |= m;
-        for j in 0..L {
-            f(i + j, h[j], l[j]);
-        }
+        f.block(i, &h, &l);
         i += L;
     }
     while i < n {
@@ -288,7 +311,7 @@ fn scan2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usi
             c = sel_min(c, lo[b + k]);
         }
         nan |= hi[i].is_nan() | lo[i].is_nan();
-        f(i, a, c);
+        f.one(i, a, c);
         i += 1;
     }
     *bad |= nan;
@@ -343,7 +366,7 @@ fn scan1<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut
 
 /// Two sliding extremes at once (highest of `hi`, lowest of `lo`).
 #[inline(always)]
-fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(usize, f64, f64)) {
+fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl Windows2) {
     let n = hi.len().min(lo.len());
     if n < p || p == 0 {
         *bad |= hi.iter().chain(lo).fold(false, |a, v| a | v.is_nan());
@@ -372,7 +395,7 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(
             pl[jj] = sb;
             nan |= bh[j].is_nan() | bl[j].is_nan();
         }
-        f(p - 1, a, b);
+        f.one(p - 1, a, b);
     }
     let mut start = p;
     while start < n {
@@ -390,7 +413,7 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(
                 ch[jj] = sa;
                 cl[jj] = sb;
                 nan |= bh[j].is_nan() | bl[j].is_nan();
-                f(start + j, big(ph[j + 1], a), small(pl[j + 1], b));
+                f.one(start + j, big(ph[j + 1], a), small(pl[j + 1], b));
             }
             std::mem::swap(&mut ph, &mut ch);
             std::mem::swap(&mut pl, &mut cl);
@@ -399,12 +422,41 @@ fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut(
                 a = big(a, bh[j]);
                 b = small(b, bl[j]);
                 nan |= bh[j].is_nan() | bl[j].is_nan();
-                f(start + j, big(ph[j + 1], a), small(pl[j + 1], b));
+                f.one(start + j, big(ph[j + 1], a), small(pl[j + 1], b));
             }
         }
         start = end;
     }
     *bad |= nan;
+}
+
+/// WILLR's outputs from the windows' extremes and the closes, a block of
+/// windows at a time in vector registers (the per-window arithmetic is
+/// branch-free); `cnan`: whether a close read was NaN.
+struct WillrOut<'a> {
+    c: &'a [f64],
+    out: &'a mut [f64],
+    cnan: bool,
+}
+
+impl Windows2 for &mut WillrOut<'_> {
+    #[inline(always)]
+    fn one(&mut self, i: usize, hh: f64, ll: f64) {
+        let c = self.c[i];
+        self.cnan |= c.is_nan();
+        self.out[i] = super::kernels::willr_value(hh, ll, c);
+    }
+
+    #[inline(always)]
+    fn block(&mut self, i: usize, hh: &[f64; L2], ll: &[f64; L2]) {
+        let (c, out) = (&self.c[i..i + L2], &mut self.out[i..i + L2]);
+        let mut nan = false;
+        for j in 0..L2 {
+            nan |= c[j].is_nan();
+            out[j] = super::kernels::willr_value(hh[j], ll[j], c[j]);
+        }
+        self.cnan |= nan;
+    }
 }
 
 /// `j` when `take`, else `i`, without a branch (the condition is data: a
@@ -884,7 +936,9 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             };
             let out = &mut *rows[0];
             nan_fill(out, m.p - 1);
-            rolling2(hi, lo, m.p, bad, |i, a, b| out[i] = (a + b) / 2.0);
+            rolling2(hi, lo, m.p, bad, |i: usize, a: f64, b: f64| {
+                out[i] = (a + b) / 2.0
+            });
             true
         }
         AnyK::Aroon(a) => {
@@ -946,13 +1000,8 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             let mut unused = false;
             {
                 let (rr, kk) = (&dout[f0..], &mut ko[f0..]);
-                rolling2(rr, rr, fk, &mut unused, |i, hh, ll| {
-                    let diff = hh - ll;
-                    kk[i] = if diff != 0.0 {
-                        ((rr[i] - ll) / diff) * 100.0
-                    } else {
-                        0.0
-                    };
+                rolling2(rr, rr, fk, &mut unused, |i: usize, hh: f64, ll: f64| {
+                    kk[i] = super::kernels::fastk_value(hh, ll, rr[i]);
                 });
             }
             dout.fill(f64::NAN);
@@ -969,16 +1018,12 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             let out = &mut *rows[0];
             nan_fill(out, w.p - 1);
             let c = cols.c;
-            let mut cnan = c[..(w.p - 1).min(n)]
+            let cnan = c[..(w.p - 1).min(n)]
                 .iter()
                 .fold(false, |a, v| a | v.is_nan());
-            rolling2(cols.h, cols.l, w.p, bad, |i, a, b| {
-                let ci = c[i];
-                cnan |= ci.is_nan();
-                let diff = (a - b) / (-100.0);
-                out[i] = if diff != 0.0 { (a - ci) / diff } else { 0.0 };
-            });
-            *bad |= cnan;
+            let mut sink = WillrOut { c, out, cnan };
+            rolling2(cols.h, cols.l, w.p, bad, &mut sink);
+            *bad |= sink.cnan;
             true
         }
         AnyK::Donchian(d) => {
@@ -989,7 +1034,7 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             nan_fill(up, d.p - 1);
             nan_fill(low, d.p - 1);
             nan_fill(mid, d.p - 1);
-            rolling2(cols.h, cols.l, d.p, bad, |i, a, b| {
+            rolling2(cols.h, cols.l, d.p, bad, |i: usize, a: f64, b: f64| {
                 up[i] = a;
                 low[i] = b;
                 mid[i] = (a + b) / 2.0;
@@ -1037,14 +1082,18 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             // slices of one length (no bounds checks) and the quotient
             // computed for every bar, then selected: the division vectorises
             // with plain loads (a conditional one became masked loads,
-            // slow on AMD)
+            // slow on AMD); a NaN input is looked for in the sum of the two
+            // differences (a bar without range hides it from the result;
+            // infinities that cancel there also send the array to the
+            // state machine, which is merely slower)
             let out = &mut rows[0][..n];
             let (o, h, l, c) = (&cols.o[..n], &cols.h[..n], &cols.l[..n], &cols.c[..n]);
+            let mut nan = false;
             for i in 0..n {
-                let t = h[i] - l[i];
-                let q = (c[i] - o[i]) / t;
-                out[i] = if !is_zero_or_neg(t) { q } else { 0.0 };
+                nan |= ((h[i] - l[i]) + (c[i] - o[i])).is_nan();
+                out[i] = super::kernels::bop_value(o[i], h[i], l[i], c[i]);
             }
+            *bad |= nan;
             true
         }
         AnyK::Ad(_) => {
@@ -1069,7 +1118,11 @@ fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool)
             _ => false,
         },
         AnyK::Var(v) => {
-            var(cols.c, v.var.p, v.stddev, v.dev, bad, &mut *rows[0]);
+            if v.stddev {
+                var::<true>(cols.c, v.var.p, v.dev, bad, &mut *rows[0]);
+            } else {
+                var::<false>(cols.c, v.var.p, v.dev, bad, &mut *rows[0]);
+            }
             true
         }
         _ => false,
@@ -1295,7 +1348,7 @@ fn atr_smooth<const NATR: bool>(
     let (hh, ll, cc) = (&hh[..n], &ll[..n], &cc[..n]);
     let norm = |a: f64, close: f64| -> f64 {
         if NATR {
-            if !is_zero(close) {
+            if close != 0.0 {
                 (a / close) * 100.0
             } else {
                 0.0
@@ -1439,10 +1492,6 @@ unsafe fn atr_groups_fma<const NATR: bool>(
         _mm256_set1_pd(c[3]),
         _mm256_set1_pd(inv_p),
     );
-    let (eps, neg_eps) = (
-        _mm256_set1_pd(super::ma::EPSILON),
-        _mm256_set1_pd(-super::ma::EPSILON),
-    );
     let zero = _mm256_setzero_pd();
     let hundred = _mm256_set1_pd(100.0);
     // SAFETY: `prev` and `chains` hold 4 values each.
@@ -1478,10 +1527,8 @@ unsafe fn atr_groups_fma<const NATR: bool>(
         ch = _mm256_fmadd_pd(ch, vc4, w);
         let v = if NATR {
             let cv = _mm256_loadu_pd(cc.as_ptr().add(at + 1));
-            let z = _mm256_and_pd(
-                _mm256_cmp_pd(neg_eps, cv, _CMP_LT_OQ),
-                _mm256_cmp_pd(cv, eps, _CMP_LT_OQ),
-            );
+            // 0 where the close is exactly 0 (not for NaN: as `norm`)
+            let z = _mm256_cmp_pd(cv, zero, _CMP_EQ_OQ);
             let r = _mm256_mul_pd(_mm256_div_pd(ch, cv), hundred);
             _mm256_blendv_pd(r, zero, z)
         } else {
@@ -1494,8 +1541,39 @@ unsafe fn atr_groups_fma<const NATR: bool>(
     _mm256_storeu_pd(chains.as_mut_ptr(), ch);
 }
 
+/// Whether a window of one value may end at a bar of `i..end`: such a
+/// window holds `need` (`flat_run`) values in a row each equal to the one
+/// before, and among any `need` consecutive bars one is a multiple of
+/// `need`, so only those bars (from `need - 1` before `i`) are compared
+/// with their predecessors: a handful of compares per stretch, not one per
+/// bar.
 #[inline(always)]
-fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f64]) {
+fn may_be_flat(x: &[f64], i: usize, end: usize, need: usize) -> bool {
+    let mut m = (i + 1).saturating_sub(need).max(1).next_multiple_of(need);
+    let mut eq = false;
+    while m < end {
+        eq |= x[m] == x[m - 1];
+        m += need;
+    }
+    eq
+}
+
+/// `Var::run` after bar `i - 1`: the values up to it equal to the one
+/// before, in a row, at most `need`.
+#[inline(always)]
+fn run_before(x: &[f64], i: usize, need: usize) -> usize {
+    let mut run = 0;
+    let mut m = i.saturating_sub(1);
+    while m >= 1 && run < need && x[m] == x[m - 1] {
+        run += 1;
+        m -= 1;
+    }
+    run
+}
+
+#[inline(always)]
+fn var<const SD: bool>(x: &[f64], p: usize, dev: f64, bad: &mut bool, out: &mut [f64]) {
+    use super::ma::{flat_run, next_run, var_floor};
     let n = x.len();
     nan_fill(out, p - 1);
     if n == 0 {
@@ -1504,6 +1582,8 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f
     let pf = p as f64;
     let mut k = x[0];
     let (mut s1, mut s2) = (0.0, 0.0);
+    // values equal to the one before in a row make a window of one value
+    let need = flat_run(p);
     // the warm-up bars
     let warm = (p - 1).min(n);
     for &xi in &x[..warm] {
@@ -1531,19 +1611,69 @@ fn var(x: &[f64], p: usize, stddev: bool, dev: f64, bad: &mut bool, out: &mut [f
             .max(i + super::ma::RESYNC.saturating_sub(since))
             .max(i + 1);
         let end = next.min(n);
-        for j in i..end {
-            let v = chk(bad, x[j]) - k;
+        // The stretch without the run count, noting whether a value
+        // equalled the one before: their bits are the same but for the
+        // sign (integer operations, off the floating-point units the loop
+        // keeps busy; never missed, a false alarm for x, -x). A stretch
+        // where a window of one value may end (`may_be_flat`) is then run
+        // again from its start with the run count (cold on market data:
+        // repeated values).
+        let (k0, s10, s20) = (k, s1, s2);
+        let mut bp = if i > 0 {
+            x[i - 1].to_bits()
+        } else {
+            !x[0].to_bits()
+        };
+        let mut same = 0u64;
+        let rows = x[i..end]
+            .iter()
+            .zip(&x[i + 1 - p..end + 1 - p])
+            .zip(&mut out[i..end]);
+        for ((&xj, &xo), out) in rows {
+            let b = xj.to_bits();
+            same |= (((b ^ bp) << 1) == 0) as u64;
+            bp = b;
+            let v = xj - k;
             let m1 = (s1 + v) * (1.0 / pf);
             let m2 = (s2 + v * v) * (1.0 / pf);
-            let o = x[j + 1 - p] - k;
+            let o = xo - k;
             s1 += v - o;
             s2 += v * v - o * o;
-            out[j] = m2 - m1 * m1;
+            let r = m2 - m1 * m1;
+            // `Var`'s clamp at 0 (STDDEV's square root pass tests > 0)
+            *out = if SD { r } else { var_floor(r) };
+        }
+        // A NaN or infinite value read here left a sum NaN or infinite to
+        // the stretch's end (nothing resets them within): one check, not
+        // one a bar (the state machine then redoes the array)
+        *bad |= !(s1.is_finite() && s2.is_finite());
+        if same != 0 && may_be_flat(x, i, end, need) {
+            (k, s1, s2) = (k0, s10, s20);
+            let mut run = run_before(x, i, need);
+            for j in i..end {
+                if j > 0 {
+                    run = next_run(run, x[j], x[j - 1], need);
+                }
+                if run >= need {
+                    // the window is one value: anchored on it, sums of 0
+                    k = x[j];
+                    s1 = 0.0;
+                    s2 = 0.0;
+                }
+                let v = chk(bad, x[j]) - k;
+                let m1 = (s1 + v) * (1.0 / pf);
+                let m2 = (s2 + v * v) * (1.0 / pf);
+                let o = x[j + 1 - p] - k;
+                s1 += v - o;
+                s2 += v * v - o * o;
+                let r = m2 - m1 * m1;
+                out[j] = if SD { r } else { var_floor(r) };
+            }
         }
         since += end - i;
         i = end;
     }
-    if stddev && n >= p {
+    if SD && n >= p {
         // A separate pass vectorises the square roots (same operations).
         for o in out[p - 1..n].iter_mut() {
             let r = *o;
@@ -1574,14 +1704,9 @@ fn stoch(
     // The state machine's own SMA (same sums as the stream).
     let mut m1 = super::ma::Sma::new(p1);
     let mut m2 = p2.map(super::ma::Sma::new);
-    rolling2(c.h, c.l, fk, bad, |i, hh, ll| {
+    rolling2(c.h, c.l, fk, bad, |i: usize, hh: f64, ll: f64| {
         cnan |= close[i].is_nan();
-        let diff = hh - ll;
-        let k = if diff != 0.0 {
-            ((close[i] - ll) / diff) * 100.0
-        } else {
-            0.0
-        };
+        let k = super::kernels::fastk_value(hh, ll, close[i]);
         let Some(a) = m1.push(k) else { return };
         match &mut m2 {
             Some(m) => {
@@ -1612,55 +1737,89 @@ fn bbands_sma(x: &[f64], p: usize, up: f64, dn: f64, bad: &mut bool, rows: &mut 
     if n == 0 {
         return;
     }
+    use super::ma::{flat_run, next_run};
     let pf = p as f64;
     let mut sum = 0.0;
     let mut k = x[0];
     let (mut s1, mut s2) = (0.0, 0.0);
     let mut since = 0usize;
-    for i in 0..n {
-        let xi = chk(bad, x[i]);
-        // variance state machine
-        if i >= p && since >= super::ma::RESYNC {
-            k = x[i - 1];
-            s1 = 0.0;
-            s2 = 0.0;
-            for &w in &x[i + 1 - p..i] {
-                let v = w - k;
+    let need = flat_run(p);
+    let mut run = 0usize;
+    // One bar of both state machines; `$track`: a window of one value may
+    // end in the block (else the run count and its test are left out)
+    macro_rules! step {
+        ($i:expr, $track:expr) => {{
+            let i = $i;
+            let xi = chk(bad, x[i]);
+            // variance state machine
+            if $track && i > 0 {
+                run = next_run(run, xi, x[i - 1], need);
+            }
+            if i >= p && since >= super::ma::RESYNC {
+                k = x[i - 1];
+                s1 = 0.0;
+                s2 = 0.0;
+                for &w in &x[i + 1 - p..i] {
+                    let v = w - k;
+                    s1 += v;
+                    s2 += v * v;
+                }
+                since = 0;
+            }
+            if $track && run >= need {
+                // a window of one value (see `Var`)
+                k = xi;
+                s1 = 0.0;
+                s2 = 0.0;
+            }
+            let v = xi - k;
+            since += 1;
+            // SMA state machine (Sma::add)
+            if i < p {
+                sum += xi;
+            } else {
+                sum += xi - x[i - p];
+            }
+            if i + 1 < p {
                 s1 += v;
                 s2 += v * v;
+                continue;
             }
-            since = 0;
-        }
-        let v = xi - k;
-        since += 1;
-        // SMA state machine (Sma::add)
-        if i < p {
-            sum += xi;
+            let mid = sum * (1.0 / pf);
+            let m1 = (s1 + v) * (1.0 / pf);
+            let m2 = (s2 + v * v) * (1.0 / pf);
+            let o = x[i + 1 - p] - k;
+            s1 += v - o;
+            s2 += v * v - o * o;
+            let var = m2 - m1 * m1;
+            let sd = if var > 0.0 { var.sqrt() } else { 0.0 };
+            if up == dn {
+                let t = sd * up;
+                ru[i] = mid + t;
+                rl[i] = mid - t;
+            } else {
+                ru[i] = mid + up * sd;
+                rl[i] = mid - dn * sd;
+            }
+            rm[i] = mid;
+        }};
+    }
+    // blocks of 64 bars, each checked first (`may_be_flat`; cold on
+    // market data)
+    let mut b = 0;
+    while b < n {
+        let end = (b + 64).min(n);
+        if !may_be_flat(x, b, end, need) {
+            for i in b..end {
+                step!(i, false);
+            }
         } else {
-            sum += xi - x[i - p];
+            run = run_before(x, b, need);
+            for i in b..end {
+                step!(i, true);
+            }
         }
-        if i + 1 < p {
-            s1 += v;
-            s2 += v * v;
-            continue;
-        }
-        let mid = sum * (1.0 / pf);
-        let m1 = (s1 + v) * (1.0 / pf);
-        let m2 = (s2 + v * v) * (1.0 / pf);
-        let o = x[i + 1 - p] - k;
-        s1 += v - o;
-        s2 += v * v - o * o;
-        let var = m2 - m1 * m1;
-        let sd = if var > 0.0 { var.sqrt() } else { 0.0 };
-        if up == dn {
-            let t = sd * up;
-            ru[i] = mid + t;
-            rl[i] = mid - t;
-        } else {
-            ru[i] = mid + up * sd;
-            rl[i] = mid - dn * sd;
-        }
-        rm[i] = mid;
+        b = end;
     }
 }
 
@@ -2088,18 +2247,7 @@ fn dmi<const MODE: u8>(c: &Cols<'_>, p: usize, bad: &mut bool, out: &mut [f64]) 
     let c1 = (pf - 1.0) / pf;
     let mut hist = vec![0.0; p - 1];
     let (mut hpos, mut hlen) = (0usize, 0usize);
-    let dx_value = |pdm: f64, mdm: f64, tr: f64| -> Option<f64> {
-        if is_zero(tr) {
-            return None;
-        }
-        let minus = 100.0 * (mdm / tr);
-        let plus = 100.0 * (pdm / tr);
-        let s = minus + plus;
-        if is_zero(s) {
-            return None;
-        }
-        Some(100.0 * ((minus - plus).abs() / s))
-    };
+    use super::kernels::{di_value, dx_value};
     for m in 1..n {
         let (h, l) = (chk(bad, c.h[m]), chk(bad, c.l[m]));
         let cl = if mode > 1 { chk(bad, c.c[m]) } else { c.c[m] };
@@ -2139,7 +2287,7 @@ fn dmi<const MODE: u8>(c: &Cols<'_>, p: usize, bad: &mut bool, out: &mut [f64]) 
         match mode {
             2 | 3 => {
                 let dm = if mode == 2 { pdm } else { mdm };
-                out[m] = if !is_zero(tr) { 100.0 * (dm / tr) } else { 0.0 };
+                out[m] = di_value(dm, tr);
             }
             4 => {
                 let v = match dx_value(pdm, mdm, tr) {
@@ -2198,6 +2346,7 @@ fn dmi<const MODE: u8>(c: &Cols<'_>, p: usize, bad: &mut bool, out: &mut [f64]) 
 /// ULTOSC over sorted periods `p` (shortest first), as `Ultosc` computes it.
 #[inline(always)]
 fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
+    use super::kernels::{ultosc_empty, ultosc_value};
     let n = c.n;
     let longest = p[2];
     nan_fill(out, longest);
@@ -2219,6 +2368,8 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
     let w = longest;
     let mut ta = vec![0.0f64; w + C];
     let mut tb = vec![0.0f64; w + C];
+    // bars without range or move in a row (as `Ultosc::null_run`)
+    let mut null_run = 0usize;
     // warm-up: the terms of the first windows
     for m in 1..n.min(longest) {
         nan |= h[m].is_nan() | l[m].is_nan() | cl[m].is_nan();
@@ -2231,6 +2382,12 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
                 sb[j] += b;
             }
         }
+        null_run = if (a == 0.0) & (b == 0.0) {
+            (null_run + 1).min(longest)
+        } else {
+            0
+        };
+        ultosc_empty(&mut sa, &mut sb, p, null_run);
     }
     // Then, a chunk at a time: (1) every bar's terms into a row that also
     // keeps the `longest` terms before the chunk (vectorises: selects, no
@@ -2245,44 +2402,73 @@ fn ultosc(c: &Cols<'_>, p: [usize; 3], bad: &mut bool, out: &mut [f64]) {
     let mut m0 = longest;
     while m0 < n {
         let len = (n - m0).min(C);
-        {
+        let null_chunk = {
             let (hh, ll, cc) = (&h[m0..m0 + len], &l[m0..m0 + len], &cl[m0 - 1..m0 + len]);
             let (xa, xb) = (&mut ta[w..w + len], &mut tb[w..w + len]);
             let mut bad_chunk = false;
+            let mut null_chunk = false;
             for k in 0..len {
                 let (hv, lv, pc, cv) = (hh[k], ll[k], cc[k], cc[k + 1]);
                 bad_chunk |= hv.is_nan() | lv.is_nan() | cv.is_nan();
-                xa[k] = cv - sel_min(lv, pc);
-                xb[k] = sel_max(sel_max(hv - lv, (hv - pc).abs()), (lv - pc).abs());
+                let (a, b) = (
+                    cv - sel_min(lv, pc),
+                    sel_max(sel_max(hv - lv, (hv - pc).abs()), (lv - pc).abs()),
+                );
+                null_chunk |= (a == 0.0) & (b == 0.0);
+                xa[k] = a;
+                xb[k] = b;
             }
             nan |= bad_chunk;
-        }
-        for k in 0..len {
-            let (a, b) = (ta[w + k], tb[w + k]);
-            for j in 0..3 {
-                sa[j] += a;
-                sb[j] += b;
-                ba[j][k] = sa[j];
-                bb[j][k] = sb[j];
+            null_chunk
+        };
+        if !null_chunk {
+            // no bar without range or move: every run ends, no window
+            // empties (the hot path)
+            null_run = 0;
+            for k in 0..len {
+                let (a, b) = (ta[w + k], tb[w + k]);
+                for j in 0..3 {
+                    sa[j] += a;
+                    sb[j] += b;
+                    ba[j][k] = sa[j];
+                    bb[j][k] = sb[j];
+                }
+                for j in 0..3 {
+                    // the term of bar m + 1 - p[j], age p[j] - 1
+                    let at = w + k + 1 - p[j];
+                    sa[j] -= ta[at];
+                    sb[j] -= tb[at];
+                }
             }
-            for j in 0..3 {
-                // the term of bar m + 1 - p[j], age p[j] - 1
-                let at = w + k + 1 - p[j];
-                sa[j] -= ta[at];
-                sb[j] -= tb[at];
+        } else {
+            // the same with the state machine's run count (cold)
+            for k in 0..len {
+                let (a, b) = (ta[w + k], tb[w + k]);
+                for j in 0..3 {
+                    sa[j] += a;
+                    sb[j] += b;
+                }
+                null_run = if (a == 0.0) & (b == 0.0) {
+                    (null_run + 1).min(longest)
+                } else {
+                    0
+                };
+                ultosc_empty(&mut sa, &mut sb, p, null_run);
+                for j in 0..3 {
+                    ba[j][k] = sa[j];
+                    bb[j][k] = sb[j];
+                    let at = w + k + 1 - p[j];
+                    sa[j] -= ta[at];
+                    sb[j] -= tb[at];
+                }
             }
         }
         let o = &mut out[m0..m0 + len];
         for k in 0..len {
-            let (b0, b1, b2) = (bb[0][k], bb[1][k], bb[2][k]);
-            let t0 = 4.0 * (ba[0][k] / b0);
-            let t1 = 2.0 * (ba[1][k] / b1);
-            let t2 = ba[2][k] / b2;
-            let mut v = 0.0;
-            v += if !is_zero(b0) { t0 } else { 0.0 };
-            v += if !is_zero(b1) { t1 } else { 0.0 };
-            v += if !is_zero(b2) { t2 } else { 0.0 };
-            o[k] = 100.0 * (v / 7.0);
+            o[k] = ultosc_value(
+                [ba[0][k], ba[1][k], ba[2][k]],
+                [bb[0][k], bb[1][k], bb[2][k]],
+            );
         }
         // keep the last `w` terms at the head for the next chunk
         ta.copy_within(len..len + w, 0);

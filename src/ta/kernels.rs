@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ma::{is_zero, is_zero_or_neg, Delayed, Ema, Extreme, Ma, Mama, Ring, Sma, Sum, Var};
+use super::ma::{is_zero, is_zero_scaled, Delayed, Ema, Extreme, Ma, Mama, Ring, Sma, Sum, Var};
 
 pub const MAXOUT: usize = 4;
 pub type Out = [f64; MAXOUT];
@@ -379,10 +379,15 @@ impl Rsi {
         }
     }
 
+    /// 0 only when gains and losses are both exactly 0 (a series that
+    /// never moved): both averages decay by the same factor on unchanged
+    /// bars, so after a move their ratio holds through any flat stretch, as
+    /// TA-Lib 0.8's exact test keeps it. Both are non-negative: `!= 0` is
+    /// TA-Lib's `> 0`, and lets a NaN through.
     #[inline(always)]
     fn value(&self) -> f64 {
         let s = self.gain + self.loss;
-        if is_zero(s) {
+        if s == 0.0 {
             0.0
         } else if self.cmo {
             100.0 * ((self.gain - self.loss) / s)
@@ -593,12 +598,36 @@ impl FastK {
             self.n += 1;
             return None;
         }
-        let diff = hh - ll;
-        Some(if diff != 0.0 {
-            ((c - ll) / diff) * 100.0
-        } else {
-            0.0
-        })
+        Some(fastk_value(hh, ll, c))
+    }
+}
+
+/// Fast %K from the window's highest high, lowest low and the close: 0 when
+/// the range is within 1e-14 of the extremes' magnitude (a flat window, or
+/// one whose range is rounding drift, such as an RSI holding still), else
+/// the close's position in the range in percent.
+#[inline(always)]
+pub fn fastk_value(hh: f64, ll: f64, c: f64) -> f64 {
+    let diff = hh - ll;
+    if is_zero_scaled(diff, hh.abs() + ll.abs()) {
+        0.0
+    } else {
+        ((c - ll) / diff) * 100.0
+    }
+}
+
+/// Williams' %R from the window's highest high, lowest low and the close:
+/// 0 for a range within 1e-14 of the extremes' magnitude (as `fastk_value`),
+/// else the close's distance below the high in percent of the range,
+/// negated and clamped into [-100, 0] (a close outside its bars' range).
+#[inline(always)]
+pub fn willr_value(hh: f64, ll: f64, c: f64) -> f64 {
+    let diff = hh - ll;
+    let v = (((hh - c) / diff) * -100.0).clamp(-100.0, 0.0);
+    if is_zero_scaled(diff, hh.abs() + ll.abs()) {
+        0.0
+    } else {
+        v
     }
 }
 
@@ -639,6 +668,37 @@ impl Kernel for StochRsi {
         let k = self.k.push(r, r, r)?;
         let d = self.ma.push(k)?;
         Some([k, d, 0.0, 0.0])
+    }
+}
+
+/// DX from the smoothed +DM, -DM and true range, or None where TA-Lib has
+/// none (DX then repeats its last value, ADX skips the bar): a true range
+/// of exactly 0 (a sum of non-negative ranges has no rounding residue, and
+/// after a move it only decays, so the ratios hold through a flat stretch at
+/// any price level), or +DI + -DI inside TA-Lib's absolute 1e-14 band (it
+/// is in percent, whatever the prices' scale).
+#[inline(always)]
+pub fn dx_value(pdm: f64, mdm: f64, tr: f64) -> Option<f64> {
+    if tr == 0.0 {
+        return None;
+    }
+    let minus = 100.0 * (mdm / tr);
+    let plus = 100.0 * (pdm / tr);
+    let s = minus + plus;
+    if is_zero(s) {
+        return None;
+    }
+    Some(100.0 * ((minus - plus).abs() / s))
+}
+
+/// +DI or -DI from the smoothed movement and true range: 0 where the true
+/// range is exactly 0 (see `dx_value`).
+#[inline(always)]
+pub fn di_value(dm: f64, tr: f64) -> f64 {
+    if tr != 0.0 {
+        100.0 * (dm / tr)
+    } else {
+        0.0
     }
 }
 
@@ -685,16 +745,7 @@ impl Dmi {
 
     #[inline(always)]
     fn dx_value(&self) -> Option<f64> {
-        if is_zero(self.tr) {
-            return None;
-        }
-        let minus = 100.0 * (self.mdm / self.tr);
-        let plus = 100.0 * (self.pdm / self.tr);
-        let s = minus + plus;
-        if is_zero(s) {
-            return None;
-        }
-        Some(100.0 * ((minus - plus).abs() / s))
+        dx_value(self.pdm, self.mdm, self.tr)
     }
 
     /// `m`: index of this bar (the first bar is 0).
@@ -770,7 +821,7 @@ impl Kernel for Dmi {
                     } else {
                         0.0
                     };
-                    if dm > 0.0 && !is_zero(tr) {
+                    if dm > 0.0 && tr != 0.0 {
                         dm / tr
                     } else {
                         0.0
@@ -815,11 +866,7 @@ impl Kernel for Dmi {
         match self.mode {
             2 | 3 => {
                 let dm = if self.mode == 2 { self.pdm } else { self.mdm };
-                Some(o1(if !is_zero(self.tr) {
-                    100.0 * (dm / self.tr)
-                } else {
-                    0.0
-                }))
+                Some(o1(di_value(dm, self.tr)))
             }
             4 => {
                 let v = match self.dx_value() {
@@ -882,11 +929,19 @@ impl Kernel for Cci {
             dev += (*v - avg).abs();
         }
         let t = last - avg;
-        Some(o1(if t != 0.0 && dev != 0.0 {
-            t / (0.015 * (dev / pf))
-        } else {
-            0.0
-        }))
+        let md = dev / pf;
+        // 0 when the last typical price or the mean deviation is within
+        // 1e-14 of the average's magnitude: on a flat window both are the
+        // rounding residue of equal prices (their ratio is noise, ±66.67
+        // at period 14)
+        let scale = avg.abs();
+        Some(o1(
+            if is_zero_scaled(t, scale) || is_zero_scaled(md, scale) {
+                0.0
+            } else {
+                t / (0.015 * md)
+            },
+        ))
     }
 }
 
@@ -1050,8 +1105,7 @@ impl Kernel for Willr {
             self.n += 1;
             return None;
         }
-        let diff = (hh - ll) / (-100.0);
-        Some(o1(if diff != 0.0 { (hh - b.c) / diff } else { 0.0 }))
+        Some(o1(willr_value(hh, ll, b.c)))
     }
 }
 
@@ -1095,6 +1149,44 @@ pub struct Ultosc {
     pub bterm: Ring,
     pub sa: [f64; 3],
     pub sb: [f64; 3],
+    /// Consecutive bars without range or move (both terms 0), up to the
+    /// longest period: a window made only of such bars is empty, and its
+    /// sums are set to exactly 0 (they held the residue of the terms that
+    /// left).
+    #[serde(default)]
+    pub null_run: usize,
+}
+
+/// One bar's ULTOSC terms: the close less the true low (the lower of the
+/// low and the previous close) and the true range.
+#[inline(always)]
+pub fn ultosc_terms(h: f64, l: f64, c: f64, pc: f64) -> (f64, f64) {
+    let true_low = if l < pc { l } else { pc };
+    let mut tr = h - l;
+    let t = (pc - h).abs();
+    if t > tr {
+        tr = t;
+    }
+    let t = (pc - l).abs();
+    if t > tr {
+        tr = t;
+    }
+    (c - true_low, tr)
+}
+
+/// ULTOSC from its three windows' sums (shortest first): a window whose
+/// true-range sum is above 0 (an exact test, as TA-Lib 0.8) adds its ratio
+/// weighted 4, 2, 1; the others add nothing (+0.0: the total starts at +0.0,
+/// so the sum is the same as leaving them out), and the total is not
+/// renormalised. The ratios are computed either way, then selected.
+#[inline(always)]
+pub fn ultosc_value(sa: [f64; 3], sb: [f64; 3]) -> f64 {
+    let t = [4.0 * (sa[0] / sb[0]), 2.0 * (sa[1] / sb[1]), sa[2] / sb[2]];
+    let mut v = 0.0;
+    for j in 0..3 {
+        v += if sb[j] <= 0.0 { 0.0 } else { t[j] };
+    }
+    100.0 * (v / 7.0)
 }
 
 impl Kernel for Ultosc {
@@ -1107,17 +1199,7 @@ impl Kernel for Ultosc {
         }
         let pc = self.prev_c;
         self.prev_c = b.c;
-        let true_low = if b.l < pc { b.l } else { pc };
-        let cmtl = b.c - true_low;
-        let mut tr = b.h - b.l;
-        let t = (pc - b.h).abs();
-        if t > tr {
-            tr = t;
-        }
-        let t = (pc - b.l).abs();
-        if t > tr {
-            tr = t;
-        }
+        let (cmtl, tr) = ultosc_terms(b.h, b.l, b.c, pc);
         let m = self.n; // this bar's index (>= 1)
         self.n += 1;
         let longest = self.p[2];
@@ -1131,26 +1213,35 @@ impl Kernel for Ultosc {
         }
         self.a.push(cmtl);
         self.bterm.push(tr);
+        self.null_run = if (cmtl == 0.0) & (tr == 0.0) {
+            (self.null_run + 1).min(longest)
+        } else {
+            0
+        };
+        ultosc_empty(&mut self.sa, &mut self.sb, self.p, self.null_run);
         if m < longest {
             return None;
         }
-        let mut out = 0.0;
-        if !is_zero(self.sb[0]) {
-            out += 4.0 * (self.sa[0] / self.sb[0]);
-        }
-        if !is_zero(self.sb[1]) {
-            out += 2.0 * (self.sa[1] / self.sb[1]);
-        }
-        if !is_zero(self.sb[2]) {
-            out += self.sa[2] / self.sb[2];
-        }
+        let out = ultosc_value(self.sa, self.sb);
         // Remove the oldest bar of each window.
         for j in 0..3 {
             let age = self.p[j] - 1;
             self.sa[j] -= self.a.back(age);
             self.sb[j] -= self.bterm.back(age);
         }
-        Some(o1(100.0 * (out / 7.0)))
+        Some(o1(out))
+    }
+}
+
+/// Sets to exactly 0 the sums of each window (periods `p`) that holds only
+/// bars without range or move (`null_run` of them in a row end here).
+#[inline(always)]
+pub fn ultosc_empty(sa: &mut [f64; 3], sb: &mut [f64; 3], p: [usize; 3], null_run: usize) {
+    for j in 0..3 {
+        if null_run >= p[j] {
+            sa[j] = 0.0;
+            sb[j] = 0.0;
+        }
     }
 }
 
@@ -1177,18 +1268,28 @@ impl Kernel for Trix {
     }
 }
 
+/// BOP of one bar: (close - open) / (high - low), 0 where high - low is 0
+/// or below (an exact test, as TA-Lib 0.8: a range of one ulp is a range at
+/// any price level; NaN passes). The quotient is computed either way, then
+/// selected (the whole-array loop's division vectorises so).
+#[inline(always)]
+pub fn bop_value(o: f64, h: f64, l: f64, c: f64) -> f64 {
+    let t = h - l;
+    let q = (c - o) / t;
+    if t <= 0.0 {
+        0.0
+    } else {
+        q
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bop;
 
 impl Kernel for Bop {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
-        let t = b.h - b.l;
-        Some(o1(if !is_zero_or_neg(t) {
-            (b.c - b.o) / t
-        } else {
-            0.0
-        }))
+        Some(o1(bop_value(b.o, b.h, b.l, b.c)))
     }
 }
 
@@ -1319,7 +1420,8 @@ impl Kernel for Atr {
             self.smooth(tr);
         }
         Some(o1(if self.mode == 2 {
-            if !is_zero(b.c) {
+            // TA-Lib 0.8 divides by any close but exactly 0
+            if b.c != 0.0 {
                 (self.atr / b.c) * 100.0
             } else {
                 0.0
@@ -1619,7 +1721,8 @@ impl Kernel for TypPrice {
 // ---------------------------------------------------------------------------
 
 /// VWAP of the typical price: cumulative from the first bar (period 0) or
-/// over a rolling window of `period` bars.
+/// over a rolling window of `period` bars. Without volume (in total, or in
+/// the window) the last value stays, 0 before any volume (TA-Lib 0.8).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Vwap {
     pub p: usize,
@@ -1628,6 +1731,14 @@ pub struct Vwap {
     pub vol: f64,
     pub ring_pv: Ring,
     pub ring_v: Ring,
+    /// The last value (0 before any volume).
+    #[serde(default)]
+    pub last: f64,
+    /// Bars without volume in a row, up to the period: a window of only
+    /// such bars has sums of exactly 0 (they held the residue of the
+    /// values that left).
+    #[serde(default)]
+    pub null_run: usize,
 }
 
 impl Kernel for Vwap {
@@ -1644,17 +1755,25 @@ impl Kernel for Vwap {
                 self.pv -= old_pv;
                 self.vol -= old_v;
             }
+            self.null_run = if b.v == 0.0 {
+                (self.null_run + 1).min(self.p)
+            } else {
+                0
+            };
+            if self.null_run >= self.p {
+                self.pv = 0.0;
+                self.vol = 0.0;
+            }
             if self.n + 1 < self.p {
                 self.n += 1;
                 return None;
             }
         }
         self.n += 1;
-        Some(o1(if self.vol != 0.0 {
-            self.pv / self.vol
-        } else {
-            tp
-        }))
+        if self.vol > 0.0 {
+            self.last = self.pv / self.vol;
+        }
+        Some(o1(self.last))
     }
 }
 
@@ -1727,4 +1846,164 @@ impl Kernel for Ichimoku {
 
 pub fn ema_stage(p: usize) -> Ema {
     Ema::new(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(x: f64) -> Bar {
+        Bar {
+            o: x,
+            h: x,
+            l: x,
+            c: x,
+            v: 1000.0,
+        }
+    }
+
+    /// 200 bars of a walk on a 0.01 grid without a zero move, then `flat`
+    /// bars at its last price.
+    fn walk_then_flat(flat: usize) -> Vec<f64> {
+        let mut x = 100.0f64;
+        let mut out = Vec::new();
+        for i in 0..200u64 {
+            let up = (i.wrapping_mul(0x9e37_79b9) >> 7) % 2 == 0;
+            x = ((x + if up { 0.01 } else { -0.01 }) * 100.0).round() / 100.0;
+            out.push(x);
+        }
+        out.extend(std::iter::repeat_n(x, flat));
+        out
+    }
+
+    fn run(k: &mut impl Kernel, xs: &[f64]) -> Vec<Option<Out>> {
+        xs.iter().map(|&x| k.next(&bar(x))).collect()
+    }
+
+    #[test]
+    fn cci_of_a_flat_window_is_zero() {
+        for p in [2, 3, 14] {
+            let mut k = Cci {
+                p,
+                buf: vec![0.0; p],
+                idx: 0,
+                n: 0,
+            };
+            let out = run(&mut k, &walk_then_flat(300));
+            for o in &out[200 + p..] {
+                assert_eq!(o.map(|o| o[0]), Some(0.0), "period {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn rsi_cmo_keep_their_ratio_through_a_flat_stretch() {
+        let xs = walk_then_flat(2000);
+        for cmo in [false, true] {
+            let mut r = Rsi::new(14, cmo);
+            let out: Vec<f64> = xs.iter().filter_map(|&x| r.push(x)).collect();
+            let (before, last) = (out[199 - 14], out[out.len() - 1]);
+            assert!(last != 0.0 && (last - before).abs() <= 1e-9 * before.abs());
+        }
+        let mut r = Rsi::new(14, false);
+        assert!(std::iter::repeat_n(7.0, 50)
+            .filter_map(|x| r.push(x))
+            .all(|v| v == 0.0));
+    }
+
+    #[test]
+    fn fastk_and_willr_dead_zone_and_clamp() {
+        let (hh, ll) = (1e6 + 1e-8, 1e6); // 1e-14 of the level, within the zone
+        assert_eq!(fastk_value(hh, ll, hh), 0.0);
+        assert_eq!(willr_value(hh, ll, ll), 0.0);
+        let hh = 1e6 + 1e-7;
+        assert_eq!(fastk_value(hh, ll, hh), 100.0);
+        assert_eq!(willr_value(hh, ll, ll), -100.0);
+        assert_eq!(willr_value(101.0, 100.0, 102.0), 0.0); // close above the range
+        assert_eq!(willr_value(101.0, 100.0, 99.0), -100.0);
+        assert_eq!(fastk_value(0.0, 0.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn variance_of_a_flat_window_is_exactly_zero() {
+        for p in [2, 3, 5, 14] {
+            for stddev in [false, true] {
+                let mut v = VarK {
+                    var: Var::new(p),
+                    dev: 1.0,
+                    stddev,
+                };
+                let out = run(&mut v, &walk_then_flat(200));
+                for o in &out[200 + p..] {
+                    assert_eq!(o.map(|o| o[0]), Some(0.0), "period {p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dmi_ratios_hold_at_tiny_prices() {
+        // a walk scaled to 1e-16: true ranges far below 1e-14
+        let xs: Vec<f64> = walk_then_flat(0).iter().map(|x| x * 1e-18).collect();
+        for mode in [2, 4, 5] {
+            let mut d = Dmi::new(14, mode);
+            let mut big = Dmi::new(14, mode);
+            for (i, &x) in xs.iter().enumerate() {
+                let b = Bar {
+                    h: x * 1.001,
+                    l: x * 0.999,
+                    ..bar(x)
+                };
+                let s = 1e18;
+                let b2 = Bar {
+                    h: b.h * s,
+                    l: b.l * s,
+                    c: b.c * s,
+                    ..b
+                };
+                let (a, e) = (d.next(&b), big.next(&b2));
+                if let (Some(a), Some(e)) = (a, e) {
+                    assert!(
+                        (a[0] - e[0]).abs() <= 1e-9 * e[0].abs().max(1.0),
+                        "{mode} {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vwap_without_volume_keeps_the_last_value() {
+        for p in [0, 3] {
+            let mut k = Vwap {
+                p,
+                n: 0,
+                pv: 0.0,
+                vol: 0.0,
+                ring_pv: Ring::new(p),
+                ring_v: Ring::new(p),
+                last: 0.0,
+                null_run: 0,
+            };
+            let vols = [0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0];
+            let out: Vec<Option<f64>> = vols
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    k.next(&Bar {
+                        v,
+                        ..bar(10.0 + i as f64)
+                    })
+                    .map(|o| o[0])
+                })
+                .collect();
+            let shown: Vec<f64> = out.into_iter().flatten().collect();
+            let want: &[f64] = if p == 0 {
+                &[0.0, 0.0, 0.0, 13.0, 13.0, 13.0, 13.0, 13.0]
+            } else {
+                &[0.0, 13.0, 13.0, 13.0, 13.0, 13.0]
+            };
+            assert_eq!(shown, want, "period {p}");
+        }
+    }
 }

@@ -9,16 +9,21 @@ use serde::{Deserialize, Serialize};
 /// TA-Lib's `TA_EPSILON` (0.8.x; earlier releases used 1e-8).
 pub const EPSILON: f64 = 0.00000000000001;
 
-/// TA-Lib's `TA_IS_ZERO`.
+/// TA-Lib's `TA_IS_ZERO`: an absolute band, which 0.8 keeps only where the
+/// value has no price scale (the directional indicators' sum, in percent)
+/// and in PPO.
 #[inline(always)]
 pub fn is_zero(v: f64) -> bool {
     -EPSILON < v && v < EPSILON
 }
 
-/// TA-Lib's `TA_IS_ZERO_OR_NEG`.
+/// TA-Lib 0.8's `TA_IS_ZERO_SCALED`: `v`, a difference of prices, is no more
+/// than 1e-14 of `s`, the magnitude of what was subtracted (a dead zone of
+/// about 90 ulp for the rounding of equal prices, the same at any price
+/// level; exactly `v == 0` when `s` is 0). False for NaN.
 #[inline(always)]
-pub fn is_zero_or_neg(v: f64) -> bool {
-    v < EPSILON
+pub fn is_zero_scaled(v: f64, s: f64) -> bool {
+    v.abs() <= EPSILON * s
 }
 
 /// The last `cap` values of a series; `push` returns the value it evicts.
@@ -551,7 +556,11 @@ pub const KAMA_CONST_MAX: f64 = 2.0 / (30.0 + 1.0);
 #[inline(always)]
 pub fn kama_coef(sum_roc1: f64, period_roc: f64, x: f64) -> (f64, f64) {
     let const_diff = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX;
-    let mut t = if sum_roc1 <= period_roc || is_zero(sum_roc1) {
+    // the efficiency ratio is 1 for a window without movement (an exact
+    // test, as TA-Lib 0.8's: an absolute band would take any window of
+    // prices below 1e-14 for flat; a flat window's sum is exactly 0, see
+    // `kama_fix`) or when the sum is not above the change
+    let mut t = if sum_roc1 <= period_roc || sum_roc1 <= 0.0 {
         1.0
     } else {
         (period_roc / sum_roc1).abs()
@@ -1312,7 +1321,10 @@ impl Delayed {
 /// Population variance over a window: running sums of deviations from an
 /// anchor (a recent value), re-anchored and recomputed exactly every 64
 /// bars, so the sums never lose the digits that plain sums of squares lose
-/// when the mean is large against the spread. O(1) amortised.
+/// when the mean is large against the spread. O(1) amortised. A window of
+/// one value is re-anchored on it (sums of exactly 0): its variance is
+/// exactly 0, as TA-Lib 0.8's, not the residue of the values that left.
+/// Never negative (`var_floor`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Var {
     pub p: usize,
@@ -1322,9 +1334,43 @@ pub struct Var {
     s1: f64,
     s2: f64,
     since: usize,
+    /// Values equal to the one before, in a row, up to `flat_run(p)`.
+    #[serde(default)]
+    run: usize,
 }
 
 pub const RESYNC: usize = 64;
+
+/// The run of values equal to the one before at which a window of `p` is
+/// one value (at least 1: a window of one value is always that, and needs
+/// no re-anchoring).
+#[inline(always)]
+pub fn flat_run(p: usize) -> usize {
+    (p.max(1) - 1).max(1)
+}
+
+/// The run count after `x` (see `flat_run`): one more when `x` equals the
+/// value before it, else 0.
+#[inline(always)]
+pub fn next_run(run: usize, x: f64, before: f64, need: usize) -> usize {
+    if x == before {
+        (run + 1).min(need)
+    } else {
+        0
+    }
+}
+
+/// A variance clamped at 0: rounding can leave a nearly flat window's
+/// slightly below (the sums' residue of large values that left, -6e-8 at
+/// 1e6 after moves of 1e3); TA-Lib's is never negative. NaN passes.
+#[inline(always)]
+pub fn var_floor(v: f64) -> f64 {
+    if v < 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
 
 impl Var {
     pub fn new(p: usize) -> Self {
@@ -1337,6 +1383,7 @@ impl Var {
             s1: 0.0,
             s2: 0.0,
             since: 0,
+            run: 0,
         }
     }
 
@@ -1344,8 +1391,17 @@ impl Var {
     pub fn push(&mut self, x: f64) -> Option<f64> {
         if self.n == 0 {
             self.k = x;
-        } else if self.n >= self.p && self.since >= RESYNC {
-            self.resync();
+        } else {
+            let need = flat_run(self.p);
+            self.run = next_run(self.run, x, self.ring.back(0), need);
+            if self.n >= self.p && self.since >= RESYNC {
+                self.resync();
+            }
+            if self.run >= need {
+                self.k = x;
+                self.s1 = 0.0;
+                self.s2 = 0.0;
+            }
         }
         self.ring.push(x);
         let v = x - self.k;
@@ -1368,7 +1424,7 @@ impl Var {
         let o = self.ring.oldest() - self.k;
         self.s1 += v - o;
         self.s2 += v * v - o * o;
-        Some(m2 - m1 * m1)
+        Some(var_floor(m2 - m1 * m1))
     }
 
     #[inline(always)]

@@ -911,6 +911,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
                 bterm: Ring::new(p[2]),
                 sa: [0.0; 3],
                 sb: [0.0; 3],
+                null_run: 0,
             })
         }
         "TRIX" => AnyK::Trix(Trix {
@@ -973,6 +974,8 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             vol: 0.0,
             ring_pv: Ring::new(pi(0)),
             ring_v: Ring::new(pi(0)),
+            last: 0.0,
+            null_run: 0,
         }),
         "KELTNER" => AnyK::Keltner(Box::new(Keltner {
             ma: Ma::new(pi(0), pm(3), 0),
