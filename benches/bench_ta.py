@@ -240,7 +240,15 @@ def _bundle_bench() -> Benchmark:
         d = _data(ops + 200)
         b = ft.stream.Bundle(BUNDLE)
         up = b.update
-        cols = list(zip(d["close"].tolist(), d["high"].tolist(), d["low"].tolist(), d["volume"].tolist(), strict=False))
+        cols = list(
+            zip(
+                d["close"].tolist(),
+                d["high"].tolist(),
+                d["low"].tolist(),
+                d["volume"].tolist(),
+                strict=False,
+            )
+        )
 
         def run():
             for c, h, lo, v in cols:
@@ -253,10 +261,29 @@ def _bundle_bench() -> Benchmark:
         hist = {k: v[:200] for k, v in d.items()}
         h, lo, c, v = hist["high"], hist["low"], hist["close"], hist["volume"]
         s = talib.stream
-        one = [s.SMA(c).update, s.EMA(c).update, s.RSI(c).update, s.MACD(c).update, s.BBANDS(c).update]
-        three = [s.ATR(h, lo, c).update, s.ADX(h, lo, c).update, s.STOCH(h, lo, c).update, s.CCI(h, lo, c).update]
+        one = [
+            s.SMA(c).update,
+            s.EMA(c).update,
+            s.RSI(c).update,
+            s.MACD(c).update,
+            s.BBANDS(c).update,
+        ]
+        three = [
+            s.ATR(h, lo, c).update,
+            s.ADX(h, lo, c).update,
+            s.STOCH(h, lo, c).update,
+            s.CCI(h, lo, c).update,
+        ]
         obv = s.OBV(c, v).update
-        cols = list(zip(d["close"].tolist(), d["high"].tolist(), d["low"].tolist(), d["volume"].tolist(), strict=False))
+        cols = list(
+            zip(
+                d["close"].tolist(),
+                d["high"].tolist(),
+                d["low"].tolist(),
+                d["volume"].tolist(),
+                strict=False,
+            )
+        )
 
         def run():
             for cc, hh, ll, vv in cols:
@@ -329,12 +356,10 @@ def _window_bench() -> Benchmark:
     )
 
 
-CORE = [
-    n
-    for n in ft.SPECS
-    if talib is not None and hasattr(talib, n) and n != "VWAP"
-]
+CORE = [n for n in ft.SPECS if talib is not None and hasattr(talib, n) and n != "VWAP"]
 
 BENCHMARKS = (
-    [_single(n) for n in CORE] + [_batch_bench(), _stream_bench(), _bundle_bench(), _window_bench()] if talib is not None else []
+    [_single(n) for n in CORE] + [_batch_bench(), _stream_bench(), _bundle_bench(), _window_bench()]
+    if talib is not None
+    else []
 )

@@ -59,7 +59,9 @@ def compare(name, kw, ours, ref, inputs):
     max_in = max((np.nanmax(np.abs(x)) if np.isfinite(x).any() else 0.0) for x in inputs)
     for j, (o, r) in enumerate(zip(ours, ref, strict=False)):
         assert o.shape == r.shape
-        assert np.array_equal(np.isnan(o), np.isnan(r)), f"{name}{kw} output {j}: NaN positions differ"
+        assert np.array_equal(np.isnan(o), np.isnan(r)), (
+            f"{name}{kw} output {j}: NaN positions differ"
+        )
         m = ~np.isnan(r)
         if not m.any():
             continue
@@ -71,7 +73,9 @@ def compare(name, kw, ours, ref, inputs):
         scale = max(max_in, np.max(np.abs(r[m])) if name in ("STOCHRSI", "PPO") else 0.0)
         tol = rel * np.abs(r[m]) + 1e-12 * scale
         d = np.abs(o[m] - r[m])
-        assert np.all(d <= tol), f"{name}{kw} output {j}: max diff {d.max()} at {np.argmax(d - tol)}"
+        assert np.all(d <= tol), (
+            f"{name}{kw} output {j}: max diff {d.max()} at {np.argmax(d - tol)}"
+        )
 
 
 @pytest.mark.parametrize("name", TALIB_NAMES)
@@ -325,7 +329,8 @@ def test_bundle_updates_many_indicators():
     b = stream.Bundle(specs)
     assert b.labels == ["RSI", "EMA_50", "BBANDS", "ATR", "OBV", "MACD"]
     outs = [
-        b.update(x["close"][i], high=x["high"][i], low=x["low"][i], volume=x["volume"][i]) for i in range(500)
+        b.update(x["close"][i], high=x["high"][i], low=x["low"][i], volume=x["volume"][i])
+        for i in range(500)
     ]
     assert outs[-1][0] == ta.RSI(x["close"])[-1]
     assert outs[-1][1] == ta.EMA(x["close"], 50)[-1]
@@ -358,7 +363,11 @@ def test_inputs_of_any_kind():
     assert np.array_equal(ta.SMA(strided, 10), ref, equal_nan=True)
     ints = np.arange(100, dtype=np.int32)
     assert np.array_equal(ta.SMA(ints, 5), talib.SMA(ints.astype(float), 5), equal_nan=True)
-    assert np.allclose(ta.SMA(x.astype(np.float32), 10), talib.SMA(x.astype(np.float32).astype(float), 10), equal_nan=True)
+    assert np.allclose(
+        ta.SMA(x.astype(np.float32), 10),
+        talib.SMA(x.astype(np.float32).astype(float), 10),
+        equal_nan=True,
+    )
 
 
 def test_direct_path_and_converting_path_agree():
@@ -454,7 +463,9 @@ def test_batch_matches_single_calls():
     hl = {k: np.stack([v, v[::-1].copy()]) for k, v in d.items()}
     r = ta.batch(hl, ["ATR", "ADX", "STOCH", "CCI", "OBV"])
     assert np.array_equal(r["ATR"][0], ta.ATR(d["high"], d["low"], d["close"]), equal_nan=True)
-    assert np.array_equal(r["STOCH"][1][0], ta.STOCH(d["high"], d["low"], d["close"])[1], equal_nan=True)
+    assert np.array_equal(
+        r["STOCH"][1][0], ta.STOCH(d["high"], d["low"], d["close"])[1], equal_nan=True
+    )
 
 
 def test_batch_with_a_wide_dataframe():
@@ -532,10 +543,17 @@ def test_extras_definitions():
     vw = ta.VWAP(h, lo, c, v)
     assert np.allclose(vw, np.cumsum(tp * v) / np.cumsum(v))
     vw20 = ta.VWAP(h, lo, c, v, timeperiod=20)
-    exp = np.array([np.nan] * 19 + [np.sum((tp * v)[i - 19 : i + 1]) / np.sum(v[i - 19 : i + 1]) for i in range(19, 300)])
+    exp = np.array(
+        [np.nan] * 19
+        + [np.sum((tp * v)[i - 19 : i + 1]) / np.sum(v[i - 19 : i + 1]) for i in range(19, 300)]
+    )
     assert np.allclose(vw20, exp, equal_nan=True)
     up, mid, low = ta.DONCHIAN(h, lo, 20)
-    assert up[50] == h[31:51].max() and low[50] == lo[31:51].min() and mid[50] == (up[50] + low[50]) / 2
+    assert (
+        up[50] == h[31:51].max()
+        and low[50] == lo[31:51].min()
+        and mid[50] == (up[50] + low[50]) / 2
+    )
     ku, km, kl = ta.KELTNER(h, lo, c)
     atr = ta.ATR(h, lo, c, 10)
     ema = ta.EMA(c, 20)
@@ -546,7 +564,10 @@ def test_extras_definitions():
     t, k, sa, sb = ta.ICHIMOKU(h, lo)
     i = 100
     assert t[i] == (h[i - 8 : i + 1].max() + lo[i - 8 : i + 1].min()) / 2
-    assert sa[i] == (t[i] + k[i]) / 2 and sb[i] == (h[i - 51 : i + 1].max() + lo[i - 51 : i + 1].min()) / 2
+    assert (
+        sa[i] == (t[i] + k[i]) / 2
+        and sb[i] == (h[i - 51 : i + 1].max() + lo[i - 51 : i + 1].min()) / 2
+    )
 
 
 def test_property_random_shapes_dtypes_params():
@@ -559,9 +580,14 @@ def test_property_random_shapes_dtypes_params():
     @given(
         name=st.sampled_from(names),
         n=st.integers(0, 60),
-        dtype=st.sampled_from(["float64", "float32", "int64", "uint8", "bool", "object", "U3", "complex128"]),
+        dtype=st.sampled_from(
+            ["float64", "float32", "int64", "uint8", "bool", "object", "U3", "complex128"]
+        ),
         ndim=st.integers(0, 2),
-        pvals=st.lists(st.one_of(st.integers(-5, 200), st.floats(allow_nan=True, allow_infinity=True)), max_size=6),
+        pvals=st.lists(
+            st.one_of(st.integers(-5, 200), st.floats(allow_nan=True, allow_infinity=True)),
+            max_size=6,
+        ),
         special=st.sampled_from([None, "nan", "inf", "huge"]),
     )
     def run(name, n, dtype, ndim, pvals, special):

@@ -269,9 +269,7 @@ async def ferrotick_lifespan(
     if container is None:
         container = getattr(app.state, "service_container", None) or ServiceContainer()
     app.state.service_container = container
-    stack = Stack(
-        container, schedulers, monitors, report_interval, db_factory, shutdown_timeout
-    )
+    stack = Stack(container, schedulers, monitors, report_interval, db_factory, shutdown_timeout)
     await stack.start()
     try:
         yield container

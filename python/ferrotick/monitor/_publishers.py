@@ -78,7 +78,9 @@ def _task_families() -> list[dict[str, Any]]:
     return families
 
 
-def _family(name: str, kind: str, help: str, samples: list[tuple[str, dict[str, str], float]]) -> dict[str, Any]:
+def _family(
+    name: str, kind: str, help: str, samples: list[tuple[str, dict[str, str], float]]
+) -> dict[str, Any]:
     return {"name": name, "type": kind, "help": help, "samples": samples}
 
 

@@ -58,7 +58,9 @@ def buffer_pool(limit_bytes: int | None = None) -> tuple[int, int]:
     """Result buffers kept for reuse after Python frees them (default 1 GiB;
     0 turns recycling off). Returns (previous limit, bytes held now)."""
     if limit_bytes is not None and not is_integer(limit_bytes, min=0):
-        raise IndicatorInputError(f"buffer_pool: limit_bytes must be a non-negative integer, got {limit_bytes!r}")
+        raise IndicatorInputError(
+            f"buffer_pool: limit_bytes must be a non-negative integer, got {limit_bytes!r}"
+        )
     prev, held = _core.ta_buffer_pool(limit_bytes)
     return int(prev), int(held)
 

@@ -28,7 +28,9 @@ def _series_list(key: str, x: Any, axis: int) -> tuple[Any, dict[str, Any]]:
         return rows, meta
     if isinstance(x, np.ndarray):
         if x.ndim != 2:
-            raise IndicatorInputError(f"batch: {key} must be 2-D (symbols x bars), got {x.ndim} dimensions")
+            raise IndicatorInputError(
+                f"batch: {key} must be 2-D (symbols x bars), got {x.ndim} dimensions"
+            )
         if x.dtype.kind not in "iuf":
             raise IndicatorInputError(f"batch: {key} must have a real numeric dtype, got {x.dtype}")
         if axis not in (0, 1):
@@ -42,19 +44,29 @@ def _series_list(key: str, x: Any, axis: int) -> tuple[Any, dict[str, Any]]:
             if a.ndim != 1:
                 raise IndicatorInputError(f"batch: {key}[{i}] must be 1-D, got {a.ndim} dimensions")
             if a.dtype.kind not in "iuf":
-                raise IndicatorInputError(f"batch: {key}[{i}] must have a real numeric dtype, got {a.dtype}")
+                raise IndicatorInputError(
+                    f"batch: {key}[{i}] must have a real numeric dtype, got {a.dtype}"
+                )
             out.append(np.ascontiguousarray(a, dtype=np.float64))
         return out, {"kind": "list"}
-    raise IndicatorInputError(f"batch: {key} must be a 2-D array, a wide DataFrame or a list of 1-D arrays")
+    raise IndicatorInputError(
+        f"batch: {key} must be a 2-D array, a wide DataFrame or a list of 1-D arrays"
+    )
 
 
-def _prepare(data: Any, indicators: Sequence[Any], axis: int) -> tuple[list[tuple[str, list[float]]], list[tuple[str, list[np.ndarray]]], list[str], dict[str, Any]]:
+def _prepare(
+    data: Any, indicators: Sequence[Any], axis: int
+) -> tuple[
+    list[tuple[str, list[float]]], list[tuple[str, list[np.ndarray]]], list[str], dict[str, Any]
+]:
     if isinstance(data, Mapping):
         cols = {}
         for k, v in data.items():
             key = "close" if k == "real" else k
             if key not in _INPUT_KEYS:
-                raise IndicatorInputError(f"batch: unknown input {k!r} (use {', '.join(_INPUT_KEYS)})")
+                raise IndicatorInputError(
+                    f"batch: unknown input {k!r} (use {', '.join(_INPUT_KEYS)})"
+                )
             cols[key] = v
     else:
         cols = {"close": data}
@@ -74,11 +86,15 @@ def _prepare(data: Any, indicators: Sequence[Any], axis: int) -> tuple[list[tupl
     for item in indicators:
         label, name, params = normalize_spec(item)
         if label in labels:
-            raise IndicatorInputError(f"batch: two indicators share the label {label!r}; give one a 'label'")
+            raise IndicatorInputError(
+                f"batch: two indicators share the label {label!r}; give one a 'label'"
+            )
         for i in SPECS[name]["inputs"]:
             key = "close" if i == "real" else i
             if key not in cols:
-                raise IndicatorInputError(f"batch: {name} needs {key!r}, which the data does not have")
+                raise IndicatorInputError(
+                    f"batch: {name} needs {key!r}, which the data does not have"
+                )
         labels.append(label)
         specs.append((name, params))
     if not specs:
@@ -86,7 +102,9 @@ def _prepare(data: Any, indicators: Sequence[Any], axis: int) -> tuple[list[tupl
     return specs, inputs, labels, meta
 
 
-def _shape(result: list[tuple[Any, ...]], labels: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+def _shape(
+    result: list[tuple[Any, ...]], labels: list[str], meta: dict[str, Any]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, outs in zip(labels, result, strict=False):
         shaped = []

@@ -124,12 +124,16 @@ def normalize_spec(item: Any) -> tuple[str, str, list[float]]:
         values[pn] = v
     for k, v in kwargs.items():
         if k not in values:
-            raise IndicatorInputError(f"{name} has no parameter {k!r} (it takes {', '.join(pnames) or 'none'})")
+            raise IndicatorInputError(
+                f"{name} has no parameter {k!r} (it takes {', '.join(pnames) or 'none'})"
+            )
         values[k] = v
     plist = params_of(name, [values[p] for p in pnames])
     if label is None:
         non_default = [
-            f"{v:g}" for p, v in zip(spec["params"], plist, strict=False) if v != float(p["default"])
+            f"{v:g}"
+            for p, v in zip(spec["params"], plist, strict=False)
+            if v != float(p["default"])
         ]
         label = "_".join([name, *non_default])
     return str(label), name, plist

@@ -15,13 +15,20 @@ def _signature(spec: dict[str, Any], inputs_default: str | None) -> tuple[str, s
         sig = ", ".join(ins + params)
     else:
         sig = ", ".join([f"{i}={inputs_default}" for i in ins] + params)
-    return sig, ", ".join(ins) + ("," if len(ins) == 1 else ""), ", ".join(p["name"] for p in spec["params"]) + (
-        "," if len(spec["params"]) == 1 else ""
+    return (
+        sig,
+        ", ".join(ins) + ("," if len(ins) == 1 else ""),
+        ", ".join(p["name"] for p in spec["params"]) + ("," if len(spec["params"]) == 1 else ""),
     )
 
 
 def doc(spec: dict[str, Any]) -> str:
-    lines = [f"{spec['name']}({', '.join(spec['inputs'])}[, ...])", "", f"{spec['title']} ({spec['group']})", ""]
+    lines = [
+        f"{spec['name']}({', '.join(spec['inputs'])}[, ...])",
+        "",
+        f"{spec['title']} ({spec['group']})",
+        "",
+    ]
     lines.append("Inputs: " + ", ".join(spec["inputs"]))
     if spec["params"]:
         lines.append("Parameters:")
@@ -47,7 +54,9 @@ def make(
         if fast is None:
             body = f"    return {await_}_target{call}\n"
         else:
-            body = f"    r = _fast{call}\n    return r if r is not None else {await_}_target{call}\n"
+            body = (
+                f"    r = _fast{call}\n    return r if r is not None else {await_}_target{call}\n"
+            )
         src = f"{prefix}def {name}({sig}):\n{body}"
         ns: dict[str, Any] = {"_target": target, "_fast": fast}
         exec(src, ns)  # noqa: S102 - generated from the static function table
