@@ -158,7 +158,6 @@ CASES = build_cases()
 # ---------------------------------------------------------------------------
 
 TALIB_NAMES = [n for n in SPECS if hasattr(talib, n)]
-PERIOD_WORDS = ("period", "timeperiod")
 
 
 def args_for(name: str, data: dict[str, np.ndarray]) -> list[np.ndarray]:
