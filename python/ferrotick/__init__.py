@@ -6,7 +6,7 @@ The native core is ``ferrotick._core``; this package re-exports its public API.
 from __future__ import annotations
 
 import atexit as _atexit
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _core, _errors, _logging
 from ._async_utils import (
@@ -42,54 +42,12 @@ from .http import (
     get_http_client,
 )
 
-if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use
-    from .container import ServiceContainer as ServiceContainer
-    from .exchange import (
-        BinanceConfig as BinanceConfig,
-        Klines as Klines,
-        OptimizedBinanceClient as OptimizedBinanceClient,
-        OrderBook as OrderBook,
-        Secret as Secret,
-        initialize_binance_client as initialize_binance_client,
-    )
-    from .monitor import (
-        AsyncHealthChecker as AsyncHealthChecker,
-        AsyncPerformanceMonitor as AsyncPerformanceMonitor,
-        get_async_monitor as get_async_monitor,
-        get_memory_monitor as get_memory_monitor,
-        track_async_function as track_async_function,
-        track_operation as track_operation,
-    )
-    from .scheduler import (
-        AsyncScheduler as AsyncScheduler,
-        CronTrigger as CronTrigger,
-        DateTrigger as DateTrigger,
-        IntervalTrigger as IntervalTrigger,
-    )
-    from .scheduler._factory import (
-        ReportScheduler as ReportScheduler,
-        ToolEffectivenessScheduler as ToolEffectivenessScheduler,
-        cleanup_schedulers as cleanup_schedulers,
-        initialize_schedulers as initialize_schedulers,
-    )
-    from .sim import SimulatedExchange as SimulatedExchange
-    from .store import (
-        InfluxDBConfig as InfluxDBConfig,
-        InfluxDBWriter as InfluxDBWriter,
-        Signal as Signal,
-        SignalManager as SignalManager,
-        get_influxdb_client as get_influxdb_client,
-        get_signal_manager as get_signal_manager,
-        initialize_async_signal_manager as initialize_async_signal_manager,
-        initialize_influxdb as initialize_influxdb,
-    )
-    from .tasks import TaskManager as TaskManager, get_task_manager as get_task_manager
-
 __version__: str = _core.__version__
 
 # The seeds' names that live in heavier subpackages (their documented homes) are
 # loaded on first access, so that `import ferrotick` does not import the monitor,
-# the scheduler or the lifecycle modules (see "Importing" in the README).
+# the scheduler or the lifecycle modules (see "Importing" in the README);
+# ``__init__.pyi`` declares them for type checkers.
 _LAZY = {
     "TaskManager": "tasks",
     "get_task_manager": "tasks",

@@ -10,7 +10,7 @@ from typing import Any
 from .. import _core
 from .._core import ConfigError, SchedulerError
 from .._validate import seconds
-from ._stores import BaseJobStore, Claim, ClaimResult, _Batcher, _state_from, fire_key
+from ._stores import Claim, ClaimResult, _BatchedJobStore, _Batcher, _state_from
 
 # KEYS: jobs hash, state hash, in-flight hash, lease key, marker
 # ARGV: job id, fire (us), owner, lease (ms), next fire ('' = none), lease key prefix
@@ -101,7 +101,7 @@ def _check_redis_url(url: Any) -> str:
     return url
 
 
-class RedisJobStore(BaseJobStore):
+class RedisJobStore(_BatchedJobStore):
     """Jobs in Redis, shared by processes on any number of hosts.
 
     Needs the ``redis`` package (``pip install redis``). A claim is one Lua script
@@ -355,23 +355,3 @@ class RedisJobStore(BaseJobStore):
         pipe.hdel(self._k_jobs(), job_id)
         pipe.delete(self._k_state(job_id), self._k_inflight(job_id))
         await self._guard(pipe.execute())
-
-    async def claim(
-        self, job_id: str, fire: float, owner: str, lease: float, next_fire: float | None
-    ) -> Claim:
-        if self._batcher is None:
-            raise SchedulerError(f"job store {self.label}: not open")
-        r = await self._guard(
-            self._batcher.submit(("claim", job_id, fire_key(fire), owner, lease, next_fire))
-        )
-        self._count_claim(r)
-        return r  # type: ignore[no-any-return]
-
-    async def complete(
-        self, job_id: str, fire: float, last_run: float, duration: float, error: bool
-    ) -> None:
-        if self._batcher is None:
-            return
-        await self._guard(
-            self._batcher.submit(("complete", job_id, fire_key(fire), last_run, duration, error))
-        )

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._core import ConfigError, SchedulerError
 from .._validate import seconds
-from ._stores import BaseJobStore, Claim, ClaimResult, _Batcher, _state_from, fire_key
+from ._stores import Claim, ClaimResult, _BatchedJobStore, _Batcher, _state_from
 
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS ferrotick_jobs (
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS ferrotick_claims (
 """
 
 
-class SQLiteJobStore(BaseJobStore):
+class SQLiteJobStore(_BatchedJobStore):
     """Jobs in an SQLite file, shared by the processes of one host.
 
     WAL mode and a busy timeout; every call runs on the store's own thread, so the
@@ -294,23 +294,3 @@ class SQLiteJobStore(BaseJobStore):
             conn.execute("DELETE FROM ferrotick_claims WHERE job_id = ?", (job_id,))
 
         await self._guard(self._call(self._tx, run))
-
-    async def claim(
-        self, job_id: str, fire: float, owner: str, lease: float, next_fire: float | None
-    ) -> Claim:
-        if self._batcher is None:
-            raise SchedulerError(f"job store {self.label}: not open")
-        r = await self._guard(
-            self._batcher.submit(("claim", job_id, fire_key(fire), owner, lease, next_fire))
-        )
-        self._count_claim(r)
-        return r  # type: ignore[no-any-return]
-
-    async def complete(
-        self, job_id: str, fire: float, last_run: float, duration: float, error: bool
-    ) -> None:
-        if self._batcher is None:
-            return
-        await self._guard(
-            self._batcher.submit(("complete", job_id, fire_key(fire), last_run, duration, error))
-        )

@@ -315,6 +315,33 @@ class BaseJobStore:
         s["lost"] += len(result[2])
 
 
+class _BatchedJobStore(BaseJobStore):
+    """A store whose claims and completions go through a `_Batcher` (one round
+    trip to Redis, one SQLite transaction per loop iteration)."""
+
+    _batcher: _Batcher | None = None
+
+    async def claim(
+        self, job_id: str, fire: float, owner: str, lease: float, next_fire: float | None
+    ) -> Claim:
+        if self._batcher is None:
+            raise SchedulerError(f"job store {self.label}: not open")
+        r = await self._guard(
+            self._batcher.submit(("claim", job_id, fire_key(fire), owner, lease, next_fire))
+        )
+        self._count_claim(r)
+        return r  # type: ignore[no-any-return]
+
+    async def complete(
+        self, job_id: str, fire: float, last_run: float, duration: float, error: bool
+    ) -> None:
+        if self._batcher is None:
+            return
+        await self._guard(
+            self._batcher.submit(("complete", job_id, fire_key(fire), last_run, duration, error))
+        )
+
+
 class MemoryJobStore(BaseJobStore):
     """Jobs in this process only (the default): nothing is shared or kept."""
 
