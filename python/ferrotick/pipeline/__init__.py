@@ -1,0 +1,5 @@
+"""The analysis pipeline: market data, resampling, analyzers and the processor."""
+
+from ._config import AsyncConfig
+
+__all__ = ["AsyncConfig"]
