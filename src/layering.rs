@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     // the simulated exchange is the server side of net's level: it uses
     // none of net, and the exchange client above may test against it
     &["net", "sim"],
-    &["exchange", "store"],
+    &["exchange", "store", "pipeline"],
 ];
 
 type Module = Vec<String>;

@@ -11,6 +11,7 @@ pub mod exchange;
 mod layering;
 pub mod monitor;
 pub mod net;
+pub mod pipeline;
 pub mod runtime;
 pub mod sched;
 pub mod sim;
@@ -32,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     store::py::register(m)?;
     sim::py::register(m)?;
     exchange::py::register(m)?;
+    pipeline::py::register(m)?;
     #[cfg(feature = "bench")]
     runtime::bench::register(m)?;
     Ok(())

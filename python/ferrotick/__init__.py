@@ -81,6 +81,13 @@ _LAZY = {
     "Klines": "exchange",
     "OrderBook": "exchange",
     "Secret": "exchange",
+    "MarketData": "pipeline",
+    "AnalysisResult": "pipeline",
+    "BaseAnalyzer": "pipeline",
+    "MarketRegimeAnalyzer": "pipeline",
+    "MultiTimeframeAnalyzer": "pipeline",
+    "AsyncDataProcessor": "pipeline",
+    "AsyncConfig": "pipeline",
 }
 
 

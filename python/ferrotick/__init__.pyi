@@ -31,6 +31,7 @@ from ._errors import (
     HTTPError as HTTPError,
     HTTPStatusError as HTTPStatusError,
     IndicatorInputError as IndicatorInputError,
+    MarketDataError as MarketDataError,
     RateLimitExceeded as RateLimitExceeded,
     RequestTimeout as RequestTimeout,
     SchedulerError as SchedulerError,
@@ -62,6 +63,15 @@ from .monitor import (
     get_memory_monitor as get_memory_monitor,
     track_async_function as track_async_function,
     track_operation as track_operation,
+)
+from .pipeline import (
+    AnalysisResult as AnalysisResult,
+    AsyncConfig as AsyncConfig,
+    AsyncDataProcessor as AsyncDataProcessor,
+    BaseAnalyzer as BaseAnalyzer,
+    MarketData as MarketData,
+    MarketRegimeAnalyzer as MarketRegimeAnalyzer,
+    MultiTimeframeAnalyzer as MultiTimeframeAnalyzer,
 )
 from .scheduler import (
     AsyncScheduler as AsyncScheduler,
@@ -119,6 +129,7 @@ __all__ = [
     "FerrotickError",
     "ConfigError",
     "IndicatorInputError",
+    "MarketDataError",
     "HTTPError",
     "ConnectError",
     "RequestTimeout",
@@ -161,4 +172,11 @@ __all__ = [
     "Klines",
     "OrderBook",
     "Secret",
+    "MarketData",
+    "AnalysisResult",
+    "BaseAnalyzer",
+    "MarketRegimeAnalyzer",
+    "MultiTimeframeAnalyzer",
+    "AsyncDataProcessor",
+    "AsyncConfig",
 ]

@@ -448,6 +448,84 @@ def ta_buffer_pool(limit: int | None) -> tuple[int, int]: ...
 @final
 class _Buffer: ...
 
+# analysis pipeline (ferrotick.pipeline)
+def pipeline_resample(
+    open_time: Any,
+    open: Any,
+    high: Any,
+    low: Any,
+    close: Any,
+    volume: Any,
+    *,
+    width: int | None = None,
+    origin: int = 0,
+    edges: Any = None,
+    fill_empty: bool = False,
+    interval: int | None = None,
+) -> tuple[Any, Any, Any, Any, Any, Any, Any, bool]: ...
+def pipeline_resample_matrix(
+    open_time: Any,
+    open: Any,
+    high: Any,
+    low: Any,
+    close: Any,
+    volume: Any,
+    *,
+    width: int | None = None,
+    origin: int = 0,
+    edges: Any = None,
+    interval: int | None = None,
+) -> tuple[Any, Any, Any, Any, Any, Any, Any, bool]: ...
+def pipeline_regime(
+    adx: Any,
+    plus_di: Any,
+    minus_di: Any,
+    atr: Any,
+    close: Any,
+    *,
+    adx_trend: float = 25.0,
+    adx_range: float = 20.0,
+    vol_window: int = 100,
+    vol_high: float = 0.9,
+    er_period: int = 10,
+    er_trend: float = 0.3,
+) -> tuple[Any, Any, RegimeClassifier]: ...
+
+@final
+class Resampler:
+    def __new__(cls, interval: int, rules: list[Any]) -> Resampler: ...
+    def update(
+        self, open_time: int, open: float, high: float, low: float, close: float, volume: float
+    ) -> int: ...
+    def update_many(
+        self, open_time: Any, open: Any, high: Any, low: Any, close: Any, volume: Any
+    ) -> int: ...
+    def drain(self, i: int) -> tuple[Any, Any, Any, Any, Any, Any, Any, bool]: ...
+    def current(self, i: int) -> tuple[int, float, float, float, float, float, int] | None: ...
+    @property
+    def dropped(self) -> int: ...
+    def copy(self) -> Resampler: ...
+
+@final
+class RegimeClassifier:
+    names: list[str]
+    def __new__(
+        cls,
+        *,
+        adx_trend: float = 25.0,
+        adx_range: float = 20.0,
+        vol_window: int = 100,
+        vol_high: float = 0.9,
+        er_period: int = 10,
+        er_trend: float = 0.3,
+    ) -> RegimeClassifier: ...
+    def update(
+        self, adx: float, plus_di: float, minus_di: float, atr: float, close: float
+    ) -> tuple[int, float]: ...
+    @property
+    def last(self) -> tuple[int, float]: ...
+    def copy(self) -> RegimeClassifier: ...
+
 # line protocol (ferrotick.store)
 def lp_encode_point(
     measurement: str,

@@ -17,6 +17,7 @@ __all__ = [
     "FerrotickError",
     "ConfigError",
     "IndicatorInputError",
+    "MarketDataError",
     "HTTPError",
     "ConnectError",
     "RequestTimeout",
@@ -44,6 +45,13 @@ class ConfigError(FerrotickError, ValueError):
 
 class IndicatorInputError(FerrotickError, ValueError):
     """Bad indicator input: dtype, shape, period."""
+
+    __module__ = "ferrotick"
+
+
+class MarketDataError(FerrotickError, ValueError):
+    """Bad market data: open times out of order or repeated, columns of different
+    lengths, bars outside the buckets asked for."""
 
     __module__ = "ferrotick"
 

@@ -316,6 +316,7 @@ class OptimizedBinanceClient:
         self.config = config
         self._core: _core.ExchangeClient | None = None
         self._subs: list[Subscription | TickerSubscription] = []
+        self._clock_synced = False
 
     def __repr__(self) -> str:
         state = "connected" if self._core is not None else "not connected"
@@ -351,6 +352,7 @@ class OptimizedBinanceClient:
         await core.exchange_info()
         if self.config.api_secret:
             await core.sync_time()
+            self._clock_synced = True
         return self
 
     async def close(self) -> None:
@@ -414,6 +416,11 @@ class OptimizedBinanceClient:
             raise ConfigError(f"symbol: a str, got {type(symbol).__name__}")
         if not isinstance(interval, str):
             raise ConfigError(f"interval: a str, got {type(interval).__name__}")
+        if start is None and (limit or 500) > 1000 and not self._clock_synced:
+            # the latest bars past one page are paged forward from a start time
+            # computed on the exchange's clock
+            await self.core.sync_time()
+            self._clock_synced = True
         return await self.core.klines(
             symbol,
             interval,

@@ -46,6 +46,7 @@ error_kinds! {
     Ferrotick => "FerrotickError",
     Config => "ConfigError",
     IndicatorInput => "IndicatorInputError",
+    MarketData => "MarketDataError",
     Http => "HTTPError",
     Connect => "ConnectError",
     RequestTimeout => "RequestTimeout",

@@ -685,8 +685,17 @@ class SignalManager:
     # -- the pipeline's sink contract -----------------------------------------
 
     async def write(self, item: Any) -> Any:
-        """Sink contract: stores a signal given as a :class:`Signal`-like object or a
-        dict with the fields of :meth:`create_signal_async`."""
+        """Sink contract: stores a batch (a list of signals) in one transaction and
+        returns the stored :class:`Signal` objects; a single signal is stored alone.
+        A signal is a :class:`Signal`-like object or a dict with the fields of
+        :meth:`create_signal_async`."""
+        if isinstance(item, Sequence) and not isinstance(item, (str, bytes)):
+            ops = [{**self._fields_of(x), "type": "create"} for x in item]
+            return await self.process_multiple_signals_async(ops) if ops else []
+        return await self.create_signal_async(**self._fields_of(item))
+
+    @staticmethod
+    def _fields_of(item: Any) -> dict[str, Any]:
         if isinstance(item, Mapping):
             d = dict(item)
         else:
@@ -696,7 +705,8 @@ class SignalManager:
                 if hasattr(item, k)
             }
         d.pop("type", None)
-        return await self.create_signal_async(**d)
+        d.pop("id", None)
+        return d
 
     async def flush(self) -> None:
         """Returns once every write submitted before it is committed."""
