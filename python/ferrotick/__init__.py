@@ -81,6 +81,8 @@ _LAZY = {
     "Klines": "exchange",
     "OrderBook": "exchange",
     "Secret": "exchange",
+    "FerrotickConfig": "config",
+    "load_config": "config",
 }
 
 

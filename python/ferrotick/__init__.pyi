@@ -36,6 +36,7 @@ from ._errors import (
     SchedulerError as SchedulerError,
     ServiceContainerError as ServiceContainerError,
 )
+from .config import FerrotickConfig as FerrotickConfig, load_config as load_config
 from .container import ServiceContainer as ServiceContainer
 from .exchange import (
     BinanceConfig as BinanceConfig,
@@ -161,4 +162,6 @@ __all__ = [
     "Klines",
     "OrderBook",
     "Secret",
+    "FerrotickConfig",
+    "load_config",
 ]
