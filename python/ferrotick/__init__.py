@@ -88,6 +88,8 @@ _LAZY = {
     "MultiTimeframeAnalyzer": "pipeline",
     "AsyncDataProcessor": "pipeline",
     "AsyncConfig": "pipeline",
+    "FerrotickConfig": "config",
+    "load_config": "config",
 }
 
 

@@ -37,6 +37,7 @@ from ._errors import (
     SchedulerError as SchedulerError,
     ServiceContainerError as ServiceContainerError,
 )
+from .config import FerrotickConfig as FerrotickConfig, load_config as load_config
 from .container import ServiceContainer as ServiceContainer
 from .exchange import (
     BinanceConfig as BinanceConfig,
@@ -179,4 +180,6 @@ __all__ = [
     "MultiTimeframeAnalyzer",
     "AsyncDataProcessor",
     "AsyncConfig",
+    "FerrotickConfig",
+    "load_config",
 ]

@@ -54,9 +54,10 @@ class InfluxDBConfig:
     url: str = "http://localhost:8086"
     bucket: str | None = None
     org: str | None = None
-    token: str | None = None
+    # secrets: left out of the repr
+    token: str | None = dataclasses.field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
     retention_policy: str | None = None
     precision: str = "ns"
     batch_size: int = 1000
