@@ -1,8 +1,9 @@
-"""``ferrotick`` / ``python -m ferrotick``: version, runtime configuration and a
-bridge self-check that measures completions per second on this machine.
+"""``ferrotick`` / ``python -m ferrotick``: the subcommands, or with none (or only
+flags) the version, runtime configuration and a bridge self-check that measures
+completions per second on this machine.
 
-``ferrotick sim --port N --symbols BTCUSDT,ETHUSDT`` runs the simulated exchange in the
-foreground until Ctrl-C."""
+Subcommands are listed in ``SUBCOMMANDS`` ("name": ("module", "summary")); each
+module has ``main(argv) -> int``."""
 
 from __future__ import annotations
 
@@ -111,11 +112,38 @@ def _sim_main(argv: list[str]) -> int:
     return 0
 
 
+#: The subcommands: name -> (module with ``main(argv)``, one-line summary).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "ferrotick._demo",
+        "the pipeline over many symbols on the embedded simulated exchange, live",
+    ),
+    "sim": ("ferrotick.__main__", "run the simulated Binance spot exchange until Ctrl-C"),
+}
+
+
+def _subcommands_help() -> str:
+    width = max(len(n) for n in SUBCOMMANDS)
+    lines = [f"  {n:<{width}}  {summary}" for n, (_, summary) in SUBCOMMANDS.items()]
+    return "subcommands (ferrotick <name> --help):\n" + "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "sim":
         return _sim_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="ferrotick", description=__doc__)
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+        return int(module.main(argv[1:]))
+    parser = argparse.ArgumentParser(
+        prog="ferrotick",
+        description="ferrotick: a tokio runtime for asyncio services, and what trading "
+        "services build on it. Without a subcommand: the version and a bridge self-check.",
+        epilog=_subcommands_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--awaits", type=int, default=20_000, help="concurrent awaits in the self-check"
     )
@@ -135,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(f"ferrotick {ferrotick.__version__}")
+        print(_subcommands_help())
         print("runtime: " + ", ".join(f"{k}={v}" for k, v in config.items()))
         print(
             "bridge self-check: {concurrent_awaits} concurrent awaits in {wall_seconds}s "

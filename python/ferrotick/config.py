@@ -511,6 +511,16 @@ class FerrotickConfig:
         """A new :class:`OptimizedBinanceClient` (``async with`` connects it)."""
         return OptimizedBinanceClient(self.binance)
 
+    def processor(self, client: Any = None, **kwargs: Any) -> Any:
+        """A new :class:`~ferrotick.pipeline.AsyncDataProcessor` with the ``pipeline``
+        limits, fetching through ``client`` (default: a new ``binance_client()``);
+        ``kwargs`` go to the processor (``timeframes``, ``sinks``, ...)."""
+        from .pipeline import AsyncDataProcessor
+
+        return AsyncDataProcessor(
+            self.pipeline, client=client if client is not None else self.binance_client(), **kwargs
+        )
+
     def influxdb_writer(self) -> InfluxDBWriter:
         """A new :class:`InfluxDBWriter` (``async with`` or ``await writer.start()``
         starts its flusher on the running loop); ConfigError without an ``influxdb``

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,10 +206,16 @@ class AsyncDataProcessor:
 
     # -- batch ----------------------------------------------------------------------
 
-    async def process_symbols_parallel(self, symbols: Iterable[str]) -> ProcessingResults:
+    async def process_symbols_parallel(
+        self,
+        symbols: Iterable[str],
+        *,
+        on_result: Callable[[SymbolResult], Any] | None = None,
+    ) -> ProcessingResults:
         """Processes every symbol; one result per symbol, in order. A failure stays
         with its symbol (``ok=False`` with the error and stage) and is counted in
-        ``async_errors_total``."""
+        ``async_errors_total``. ``on_result`` is called with each result as it
+        completes (a progress bar, a log line)."""
         symbols = list(symbols)
         for i, s in enumerate(symbols):
             if not isinstance(s, str) or not s:

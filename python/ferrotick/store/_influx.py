@@ -263,6 +263,29 @@ class InfluxDBWriter:
             await self._put(lines, n, batch)
         return n
 
+    async def write(self, batch: Iterable[Mapping[str, Any]]) -> int:
+        """The pipeline's sink contract: each signal becomes a point of measurement
+        ``signals`` tagged by ``symbol`` and ``signal_type`` with fields ``value`` and
+        ``confidence``, at the bar's open time when the signal's metadata has one
+        (else the server's clock). Buffered like ``write_points``; ``flush()`` and
+        ``close()`` deliver it."""
+        points = []
+        for sig in batch:
+            meta = sig.get("metadata") or {}
+            t = meta.get("open_time") if isinstance(meta, Mapping) else None
+            points.append(
+                {
+                    "measurement": "signals",
+                    "tags": {"symbol": str(sig["symbol"]), "signal_type": str(sig["signal_type"])},
+                    "fields": {
+                        "value": float(sig["value"]),
+                        "confidence": float(sig.get("confidence", 1.0)),
+                    },
+                    "time": None if t is None else int(t) / 1000.0,
+                }
+            )
+        return await self.write_points(points)
+
     async def write_columns(
         self,
         measurement: str,
