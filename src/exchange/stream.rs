@@ -237,8 +237,11 @@ impl Stream {
             match msg {
                 Message::Text(t) => self.push(Bytes::from(t.as_str().to_owned())).await,
                 Message::Binary(b) => self.push(b).await,
-                Message::Ping(p) => {
-                    let _ = ws.send(Message::Pong(p)).await;
+                Message::Ping(_) => {
+                    // tungstenite queues the pong itself when it reads a ping;
+                    // flushing sends it now (a second, explicit pong would count
+                    // twice against the exchange's incoming-message limit)
+                    let _ = ws.flush().await;
                 }
                 Message::Close(_) => {
                     return Err(FtError::new(

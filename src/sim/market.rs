@@ -17,6 +17,8 @@ use super::state::{Event, Kind, Market, Shared};
 const TICK: Duration = Duration::from_millis(1);
 /// The book moves at most this often (wall time), however fast the clock.
 const BOOK_EVERY: Duration = Duration::from_millis(20);
+/// In-progress kline updates are pushed at most this often (wall time).
+const KLINE_WALL_EVERY: Duration = Duration::from_millis(250);
 /// Trades generated per symbol per tick at most (bounds one tick's work).
 const MAX_TRADES_PER_TICK: f64 = 20_000.0;
 
@@ -335,23 +337,55 @@ fn step(sh: &Shared, i: usize, now: i64, n: u64, book_due: bool) {
             emit_ticker(sh, i, &m, now);
         }
     }
-    if now - m.last_kline_push >= 1000 {
+    push_klines(sh, i, &mut m, now, n);
+}
+
+/// Kline stream events: each bar's final event (`"x": true`) as soon as the
+/// clock passes its end, and in-progress updates every simulated second but
+/// at most every `KLINE_WALL_EVERY` of wall time (at a high `time_scale` a
+/// simulated second is a few wall milliseconds).
+fn push_klines(sh: &Shared, i: usize, m: &mut Market, now: i64, n: u64) {
+    let s = &sh.specs[i];
+    let sec = now.div_euclid(1000);
+    let first = m.trade_id.saturating_sub(n);
+    for (iv, name) in INTERVALS.iter().enumerate() {
+        if !sh.is_wanted(i, Kind::Kline(iv as u8)) {
+            m.kline_bar[iv] = -1;
+            continue;
+        }
+        let Some(interval) = Interval::parse(name) else {
+            continue;
+        };
+        let start = interval.floor(sec);
+        let prev = m.kline_bar[iv];
+        if prev >= 0 && prev < start {
+            // the bar ended between two pushes: its final event, at its last ms
+            let end_ms = interval.next(prev) * 1000 - 1;
+            let k = kline_object(sh, i, iv, end_ms, first, m.trade_id);
+            publish_kline(sh, i, iv, &s.name, end_ms, k);
+        }
+        m.kline_bar[iv] = start;
+    }
+    let wall_due = m.last_kline_wall.elapsed() >= KLINE_WALL_EVERY;
+    if now - m.last_kline_push >= 1000 && wall_due {
         m.last_kline_push = now;
+        m.last_kline_wall = Instant::now();
         for iv in 0..INTERVALS.len() {
-            if sh.is_wanted(i, Kind::Kline(iv as u8)) {
-                let k = kline_object(sh, i, iv, now, m.trade_id.saturating_sub(n), m.trade_id);
-                publish(
-                    sh,
-                    i,
-                    Kind::Kline(iv as u8),
-                    format!(
-                        "{{\"e\":\"kline\",\"E\":{now},\"s\":\"{}\",\"k\":{k}}}",
-                        s.name
-                    ),
-                );
+            if m.kline_bar[iv] >= 0 {
+                let k = kline_object(sh, i, iv, now, first, m.trade_id);
+                publish_kline(sh, i, iv, &s.name, now, k);
             }
         }
     }
+}
+
+fn publish_kline(sh: &Shared, i: usize, iv: usize, name: &str, now: i64, k: String) {
+    publish(
+        sh,
+        i,
+        Kind::Kline(iv as u8),
+        format!("{{\"e\":\"kline\",\"E\":{now},\"s\":\"{name}\",\"k\":{k}}}"),
+    );
 }
 
 /// Stops and restarts the market (tests comparing the book with the

@@ -114,6 +114,12 @@ pub struct Market {
     pub last_flush_100: i64,
     pub last_flush_1000: i64,
     pub last_kline_push: i64,
+    /// Wall time of the last in-progress kline push (pushes are at most every
+    /// `KLINE_WALL_EVERY` of wall time, however fast the clock runs).
+    pub last_kline_wall: std::time::Instant,
+    /// Per interval, the open time (s) of the bar last pushed; -1 while the
+    /// interval has no subscriber.
+    pub kline_bar: Vec<i64>,
     pub last_ticker_push: i64,
 }
 
@@ -180,6 +186,8 @@ impl Shared {
                     last_flush_100: now,
                     last_flush_1000: now,
                     last_kline_push: now,
+                    last_kline_wall: std::time::Instant::now(),
+                    kline_bar: vec![-1; super::price::INTERVALS.len()],
                     last_ticker_push: now,
                 })
             })

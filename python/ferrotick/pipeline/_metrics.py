@@ -1,4 +1,11 @@
-"""Seed 004's metric series for the pipeline, created once per registry."""
+"""Seed 004's metric series for the pipeline, on an AsyncPerformanceMonitor.
+
+``async_operation_duration_seconds{operation_type}``, ``active_async_tasks`` and
+``async_errors_total{operation_type,error_type}`` are the performance monitor's own
+series, so the pipeline's stages (``fetch``, ``resample``, ``indicators``,
+``sinks``, ``stream_update``) show up in its reports and ``/async-performance``
+beside the service's other operations.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +14,33 @@ from typing import Any
 
 
 class PipelineMetrics:
-    """``async_operation_duration_seconds{operation_type}``, ``active_async_tasks``
-    and ``async_errors_total{operation_type,error_type}`` in one registry. Every
-    processor using that registry shares them, as prometheus_client users share
-    module-level metrics."""
+    """The stage timings and errors of one or more processors."""
 
     _by_registry: dict[int, tuple[Any, PipelineMetrics]] = {}
     _lock = threading.Lock()
 
-    def __init__(self, registry: Any) -> None:
-        from ..monitor import Counter, Gauge, Histogram
-
-        self.registry = registry
-        self.durations = Histogram(
-            "async_operation_duration_seconds",
-            "Duration of async operations",
-            ["operation_type"],
-            registry=registry,
-        )
-        self.active = Gauge("active_async_tasks", "Number of active async tasks", registry=registry)
-        self.errors = Counter(
-            "async_errors_total",
-            "Total async operation errors",
-            ["operation_type", "error_type"],
-            registry=registry,
-        )
+    def __init__(self, monitor: Any) -> None:
+        self.monitor = monitor
+        self.durations = monitor.duration
+        self.active = monitor.active
+        self.errors = monitor.errors
         self._dur: dict[str, Any] = {}
 
     @classmethod
-    def for_registry(cls, registry: Any = None) -> PipelineMetrics:
-        if registry is None:
-            from ..monitor import REGISTRY
+    def for_registry(cls, registry: Any = None, monitor: Any = None) -> PipelineMetrics:
+        """On ``monitor`` when given; else the process-wide monitor (default
+        registry), or one monitor per ``registry`` shared by the processors using it."""
+        from ..monitor import AsyncPerformanceMonitor, get_async_monitor
 
-            registry = REGISTRY
+        if monitor is not None:
+            return cls(monitor)
+        if registry is None:
+            return cls(get_async_monitor())
         with cls._lock:
             hit = cls._by_registry.get(id(registry))
             if hit is not None and hit[0] is registry:
                 return hit[1]
-            m = cls(registry)
+            m = cls(AsyncPerformanceMonitor(registry=registry))
             cls._by_registry[id(registry)] = (registry, m)
             return m
 

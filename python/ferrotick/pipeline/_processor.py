@@ -109,9 +109,11 @@ class AsyncDataProcessor:
       MarketData of its ``timeframe`` attribute, or of the first timeframe.
     - ``sinks``: objects with ``write(batch)``/``flush()``/``close()`` (a list or a
       callable works too); every signal goes to every sink.
-    - ``registry``: where the seed's metric series live (the default registry
-      unless given): ``async_operation_duration_seconds{operation_type}``,
-      ``active_async_tasks`` and ``async_errors_total{operation_type,error_type}``.
+    - ``monitor``/``registry``: where the seed's metric series are recorded —
+      ``async_operation_duration_seconds{operation_type}``, ``active_async_tasks``
+      and ``async_errors_total{operation_type,error_type}``, the performance
+      monitor's own series: the ``AsyncPerformanceMonitor`` given, else the
+      process-wide one, or with ``registry`` one monitor on that registry.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class AsyncDataProcessor:
         analyzers: Sequence[BaseAnalyzer] | None = None,
         sinks: Iterable[Any] = (),
         registry: Any = None,
+        monitor: Any = None,
         executor: Any = None,
     ) -> None:
         if config is not None and not isinstance(config, AsyncConfig):
@@ -156,7 +159,7 @@ class AsyncDataProcessor:
             )
         self._client = client
         self._own_client = client is None
-        self.metrics = PipelineMetrics.for_registry(registry)
+        self.metrics = PipelineMetrics.for_registry(registry, monitor)
         self._sym_sem = asyncio.Semaphore(self.config.max_concurrent_symbols)
         self._req_sem = asyncio.Semaphore(self.config.max_concurrent_requests)
         self._cpu_sem = asyncio.Semaphore(self.config.cpu_thread_pool_size)
