@@ -10,27 +10,13 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from snippets import run_snippet
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"^```python( fragment)?\n(.*?)^```", re.S | re.M)
-
-RUNNER = textwrap.dedent(
-    """
-    import ast, asyncio, sys, types
-    source = sys.stdin.read()
-    code = compile(source, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    namespace = {"__name__": "__readme__"}
-    result = eval(code, namespace)
-    if isinstance(result, types.CoroutineType):
-        asyncio.run(result)
-    """
-)
 
 
 def _blocks() -> list[tuple[int, bool, str]]:
@@ -51,11 +37,5 @@ def test_readme_example(line, fragment, source):
     compile(source, f"README.md:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     if fragment:
         return
-    proc = subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        input=source,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, f"README.md:{line}\n{proc.stderr[-3000:]}"
+    outcome = run_snippet(source, f"README.md:{line}")
+    assert outcome.returncode == 0, f"README.md:{line}\n{outcome.stderr[-3000:]}"
