@@ -1,6 +1,6 @@
 """Benchmark runner: ferrotick against its peers, in one process, on the same work.
 
-    python benches/run.py [--quick] [--only NAME] [--rounds N]
+    python benches/run.py [--quick] [--only NAME] [--rounds N] [--list] [--readme]
 
 Each ``benches/bench_*.py`` module exposes ``BENCHMARKS``: a list of
 :class:`Benchmark`. For every benchmark the runner calls each contender once per
@@ -10,6 +10,11 @@ peer's median time divided by ferrotick's (above 1 means ferrotick is faster).
 The table goes to ``benches/RESULTS.md`` (``--quick`` runs fewer operations and
 writes ``benches/RESULTS-quick.md`` so that CI keeps the runner working without
 overwriting measured results).
+
+A full run also refreshes the headline table in README.md (between the
+``bench:start``/``bench:end`` markers) and the chart ``benches/results.png`` from
+``RESULTS.md``: one row per area against the peer users compare with
+(``HEADLINE``). ``--readme`` refreshes both without running anything.
 """
 
 from __future__ import annotations
@@ -232,6 +237,120 @@ def write_markdown(rows: list[dict], path: Path, rounds: int, quick: bool) -> No
     path.write_text("\n".join(head) + "\n" + "\n".join(sections.values()))
 
 
+#: The README's headline rows: (area, benchmark, peer label as in RESULTS.md).
+HEADLINE: list[tuple[str, str, str]] = [
+    ("Runtime bridge", "gather_pending_asyncio", "pyo3-async-runtimes future_into_py"),
+    ("HTTP client", "net_http_get_json", "aiohttp"),
+    ("HTTP client", "net_http_get_json", "pyreqwest"),
+    ("Rate limiter", "net_ratelimiter_acquire", "aiolimiter AsyncLimiter"),
+    ("Scheduler", "scheduler_interval_lateness", "APScheduler 3 AsyncIOScheduler"),
+    ("Scheduler", "scheduler_simultaneous_start", "APScheduler 3 AsyncIOScheduler"),
+    ("Monitor", "histogram_labels_observe", "prometheus_client"),
+    ("Monitor", "exposition_1000", "prometheus_client"),
+    ("Indicators", "ta_batch_10_indicators", "TA-Lib 0.8, loop"),
+    ("Indicators", "ta_stream_bundle_10", "TA-Lib 0.8"),
+    ("Exchange client", "exchange_klines_1000x", "aiohttp+json"),
+    ("Pipeline", "pipeline_end_to_end", "aiohttp + pandas + TA-Lib"),
+    ("Pipeline", "resample_matrix_5m", "numpy floor + reduceat"),
+    ("Stores", "influxdb_write_points", "influxdb 1.x client write_points(batch_size=5000)"),
+    ("Stores", "signal_store_64_writers", "Python executemany batcher in a thread"),
+    ("Simulated exchange", "sim_ws_replay", "aiohttp client reading it"),
+]
+README = HERE.parent / "README.md"
+CHART = HERE / "results.png"
+MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
+
+
+def read_ratios(path: Path) -> dict[str, dict[str, tuple[str, str, str]]]:
+    """``{benchmark: {peer: (ratio, target, description)}}`` from RESULTS.md."""
+    out: dict[str, dict[str, tuple[str, str, str]]] = {}
+    for name, text in _read_sections(path).items():
+        lines = text.splitlines()
+        desc = lines[2] if len(lines) > 2 else ""
+        peers: dict[str, tuple[str, str, str]] = {}
+        for ln in lines:
+            cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+            if len(cells) == 6 and cells[4].endswith("×"):
+                peers[cells[0]] = (cells[4], cells[5], desc)
+        out[name] = peers
+    return out
+
+
+def headline_rows(path: Path) -> list[tuple[str, str, str, str, str]]:
+    """(area, benchmark, peer, ratio, target) for the HEADLINE rows measured so far."""
+    ratios = read_ratios(path)
+    rows = []
+    for area, bench, peer in HEADLINE:
+        hit = ratios.get(bench, {}).get(peer)
+        if hit is not None:
+            rows.append((area, bench, peer, hit[0], hit[1] or "—"))
+    return rows
+
+
+def headline_markdown(path: Path) -> str:
+    lines = [
+        MARKERS[0],
+        "",
+        "| area | benchmark | against | ferrotick is | target |",
+        "|---|---|---|---:|---|",
+    ]
+    for area, bench, peer, ratio, target in headline_rows(path):
+        lines.append(f"| {area} | `{bench}` | {peer} | {ratio} faster | {target} |")
+    lines += [
+        "",
+        "Ratios are the peer's median time over ferrotick's in the same run (above 1: "
+        "ferrotick is faster); every row, with absolute figures, is in "
+        "[benches/RESULTS.md](benches/RESULTS.md).",
+        "",
+        "![ratios per area](benches/results.png)",
+        "",
+        MARKERS[1],
+    ]
+    return "\n".join(lines)
+
+
+def write_readme(results: Path, readme: Path = README) -> bool:
+    """Replaces the text between the markers; False when README has none."""
+    text = readme.read_text()
+    start, end = text.find(MARKERS[0]), text.find(MARKERS[1])
+    if start < 0 or end < start:
+        return False
+    new = text[:start] + headline_markdown(results) + text[end + len(MARKERS[1]) :]
+    if new != text:
+        readme.write_text(new)
+    return True
+
+
+def write_chart(results: Path, png: Path = CHART) -> bool:
+    """A horizontal bar chart of the headline ratios (log scale); False without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = headline_rows(results)
+    labels = [f"{area}: {bench} vs {peer}" for area, bench, peer, _, _ in rows]
+    values = [float(r[3].rstrip("×")) for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.2))
+    colors = ["#2a9d8f" if v >= 1 else "#e76f51" for v in values]
+    ax.barh(range(len(rows)), values, color=colors)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="#444", linewidth=0.8)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:.2f}×", va="center", fontsize=8)
+    ax.set_xlabel("peer time / ferrotick time (log scale; right of the line: ferrotick faster)")
+    ax.set_title("ferrotick against its peers (medians, same run)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -242,9 +361,24 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=None, help="rounds (default 7, quick 5; minimum 5)"
     )
     p.add_argument("--output", type=Path, default=None)
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument(
+        "--readme",
+        action="store_true",
+        help="refresh README's headline table and benches/results.png from RESULTS.md only",
+    )
     args = p.parse_args(argv)
     rounds = max(5, args.rounds or (5 if args.quick else 7))
+    if args.readme:
+        write_readme(HERE / "RESULTS.md")
+        if not write_chart(HERE / "RESULTS.md"):
+            print("matplotlib is not installed: no chart", file=sys.stderr)
+        return 0
     benches = load_modules(args.only)
+    if args.list:
+        for b in benches:
+            print(f"{b.name:34s} {', '.join(b.contenders)}")
+        return 0
     if not benches:
         print("no benchmarks selected", file=sys.stderr)
         return 1
@@ -255,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(rows, indent=2)
     )
     print(f"wrote {out}", file=sys.stderr)
+    if not args.quick and args.output is None:
+        write_readme(out)
+        write_chart(out)
     return 0
 
 
