@@ -21,7 +21,7 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_summary_is_consistent(tmp_path) -> None:
-    p = run("demo", "--symbols", "50", "--duration", "3", "--json", "--dir", str(tmp_path))
+    p = run("demo", "--symbols", "50", "--duration", "5", "--json", "--dir", str(tmp_path))
     assert p.returncode == 0, p.stderr
     s = json.loads(p.stdout)
     assert s["symbols_requested"] == 50

@@ -133,7 +133,17 @@ async def _run(a: argparse.Namespace, folder: str) -> dict[str, Any]:
     progress = _Progress(not a.no_progress and not a.json, len(symbols))
     t_start = time.perf_counter()
     try:
-        async with SimulatedExchange(symbols, seed=a.seed, time_scale=TIME_SCALE) as ex:
+        # pings and the pong deadline are simulated seconds: at TIME_SCALE the
+        # exchange's 20 s / 60 s would be a third of a second and one second of
+        # wall time, too tight for a loaded laptop; one ping per wall second and
+        # a ten-second deadline keep the stream honest without flapping
+        async with SimulatedExchange(
+            symbols,
+            seed=a.seed,
+            time_scale=TIME_SCALE,
+            ws_ping_interval=TIME_SCALE,
+            ws_pong_timeout=10 * TIME_SCALE,
+        ) as ex:
             client = OptimizedBinanceClient(
                 BinanceConfig(
                     api_key=DEFAULT_API_KEY,

@@ -152,11 +152,11 @@ class AsyncDataProcessor:
             if not callable(getattr(a, "analyze", None)):
                 raise ConfigError(f"analyzers: {a!r} has no analyze()")
         self.sinks = [as_sink(s) for s in sinks]
-        if executor is not None:
+        if executor is not None and not callable(getattr(executor, "submit", None)):
             raise ConfigError(
-                "executor: running the pipeline on a Dask cluster is not available in this "
-                "version; leave executor unset"
+                f"executor: expected a dask.distributed Client, got {type(executor).__name__}"
             )
+        self.executor = executor
         self._client = client
         self._own_client = client is None
         self.metrics = PipelineMetrics.for_registry(registry, monitor)
@@ -304,6 +304,11 @@ class AsyncDataProcessor:
         return frames[tf]
 
     async def _analyze(self, frames: dict[str, MarketData]) -> dict[str, AnalysisResult]:
+        if self.executor is not None:
+            return await self._analyze_remote(frames)
+        return await self._analyze_local(frames)
+
+    async def _analyze_local(self, frames: dict[str, MarketData]) -> dict[str, AnalysisResult]:
         async with self._cpu_sem:
             rs = await asyncio.gather(
                 *(a.analyze(self._input_of(a, frames)) for a in self.analyzers)
@@ -311,6 +316,21 @@ class AsyncDataProcessor:
         return {
             getattr(a, "name", type(a).__name__): r for a, r in zip(self.analyzers, rs, strict=True)
         }
+
+    async def _analyze_remote(self, frames: dict[str, MarketData]) -> dict[str, AnalysisResult]:
+        """The analyses of one symbol on a Dask worker: the frames' arrays and the
+        analyzers are pickled there, the results pickled back (without the state
+        ``update_incremental`` continues from, which stays with local runs)."""
+        fut = self.executor.submit(
+            _analyze_on_worker,
+            frames,
+            self.analyzers,
+            self.timeframes,
+            pure=False,
+        )
+        if getattr(self.executor, "asynchronous", False):
+            return await fut
+        return await asyncio.to_thread(fut.result)
 
     async def _emit(self, signals: list[dict[str, Any]]) -> None:
         """Writes to every sink, each retried; raises if one still fails."""
@@ -409,6 +429,29 @@ class AsyncDataProcessor:
             return False
         await _core.sleep(0)
         return True
+
+
+def _inputs_for(a: Any, frames: dict[str, MarketData], timeframes: list[str]) -> Any:
+    if getattr(a, "timeframes", None) is not None:
+        return {tf: frames[tf] for tf in a.timeframes}
+    return frames[getattr(a, "timeframe", None) or timeframes[0]]
+
+
+def _analyze_on_worker(
+    frames: dict[str, MarketData], analyzers: list[Any], timeframes: list[str]
+) -> dict[str, AnalysisResult]:
+    """Runs on a Dask worker: the same analyses as a local run, on the worker's own
+    event loop and ferrotick runtime."""
+
+    async def go() -> dict[str, AnalysisResult]:
+        out = {}
+        for a in analyzers:
+            r = await a.analyze(_inputs_for(a, frames, timeframes))
+            r.state = None
+            out[getattr(a, "name", type(a).__name__)] = r
+        return out
+
+    return asyncio.run(go())
 
 
 __all__ = ["AsyncDataProcessor", "ProcessingResults", "SymbolResult"]

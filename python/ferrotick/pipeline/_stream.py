@@ -107,7 +107,7 @@ class RealTimeStream:
             s = _SymbolState(proc, sym, frames)
             # re-run the analyses over closed bars only, so that updates continue
             # from a state that no partial bar has touched
-            closed_results = await proc._analyze(s.closed)
+            closed_results = await proc._analyze_local(s.closed)
             s.results = closed_results
             base = frames.get(proc.interval)
             if base is None:
