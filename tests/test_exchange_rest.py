@@ -251,3 +251,30 @@ async def test_secrets_stay_out_of_reprs_errors_and_logs(ex, caplog):
     texts.append(caplog.text)
     blob = "\n".join(texts)
     assert DEFAULT_API_SECRET not in blob and DEFAULT_API_KEY not in blob
+
+
+async def test_requests_are_reported_to_the_performance_monitor():
+    from ferrotick.monitor import AsyncPerformanceMonitor, generate_latest
+
+    monitor = AsyncPerformanceMonitor()
+    async with SimulatedExchange(["BTCUSDT"], seed=4) as ex:
+        async with OptimizedBinanceClient(cfg(ex), monitor=monitor) as c:
+            await c.get_klines("BTCUSDT", "1m", limit=10)
+            await c.get_server_time()
+            with pytest.raises(ExchangeError):
+                await c.get_klines("NOSUCH", "1m", limit=10)
+        async with OptimizedBinanceClient(cfg(ex), monitor=False) as quiet:
+            await quiet.get_server_time()
+    text = generate_latest(monitor.registry).decode()
+    assert (
+        'async_operation_duration_seconds_count{operation_type="exchange GET /api/v3/klines"} 2'
+        in text
+    )
+    assert (
+        'async_errors_total{operation_type="exchange GET /api/v3/klines",'
+        'error_type="ExchangeError"} 1' in text
+    )
+    assert (
+        'async_operation_duration_seconds_count{operation_type="exchange GET /api/v3/time"} 1'
+        in text
+    )

@@ -27,10 +27,12 @@ Retry-After, with or without ``enable_rate_limiting``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import hmac
 import inspect
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -308,7 +310,10 @@ class OptimizedBinanceClient:
     the conveniences and the concurrency of the many-symbol helpers.
     """
 
-    def __init__(self, config: BinanceConfig | None = None) -> None:
+    def __init__(self, config: BinanceConfig | None = None, *, monitor: Any = None) -> None:
+        """``monitor``: where request timings and errors go — an
+        ``AsyncPerformanceMonitor`` (default: the process-wide one) as operations
+        ``exchange <METHOD> <path>``; ``False`` records nothing."""
         if config is None:
             config = BinanceConfig()
         if not isinstance(config, BinanceConfig):
@@ -317,6 +322,8 @@ class OptimizedBinanceClient:
         self._core: _core.ExchangeClient | None = None
         self._subs: list[Subscription | TickerSubscription] = []
         self._clock_synced = False
+        self._monitor_arg = monitor
+        self._monitor: Any = None
 
     def __repr__(self) -> str:
         state = "connected" if self._core is not None else "not connected"
@@ -380,7 +387,21 @@ class OptimizedBinanceClient:
         signed: bool = False,
     ) -> Any:
         """Any endpoint; its weight is taken from the documented table."""
-        return await self.core.request(method, path, _params(params), signed)
+        async with self._track(method, path):
+            return await self.core.request(method, path, _params(params), signed)
+
+    def _track(self, method: str, path: str) -> Any:
+        """The performance monitor's tracker for one call (timing, errors, in flight)."""
+        m = self._monitor
+        if m is None:
+            if self._monitor_arg is False:
+                return contextlib.nullcontext()
+            if self._monitor_arg is None:
+                from .monitor import get_async_monitor
+
+                self._monitor_arg = get_async_monitor()
+            m = self._monitor = self._monitor_arg
+        return m.track_operation(f"exchange {method.upper()} {path}")
 
     async def get_server_time(self) -> int:
         return int((await self.request("GET", "/api/v3/time"))["serverTime"])
@@ -421,13 +442,14 @@ class OptimizedBinanceClient:
             # computed on the exchange's clock
             await self.core.sync_time()
             self._clock_synced = True
-        return await self.core.klines(
-            symbol,
-            interval,
-            _ms("start", start),
-            _ms("end", end),
-            _int("limit", limit, 1, True),
-        )
+        async with self._track("GET", "/api/v3/klines"):
+            return await self.core.klines(
+                symbol,
+                interval,
+                _ms("start", start),
+                _ms("end", end),
+                _int("limit", limit, 1, True),
+            )
 
     async def _gather(self, coros: Sequence[Any]) -> list[Any]:
         sem = asyncio.Semaphore(self.config.max_concurrent_requests)
@@ -467,7 +489,8 @@ class OptimizedBinanceClient:
         for k in ("symbol", "side", "type"):
             if k not in params:
                 raise ConfigError(f"{k}: every order needs one")
-        return await self.core.create_order(_params(params))
+        async with self._track("POST", "/api/v3/order"):
+            return await self.core.create_order(_params(params))
 
     async def create_batch_orders(
         self, orders: Iterable[Mapping[str, Any]]
@@ -522,10 +545,22 @@ class OptimizedBinanceClient:
         max_backoff: float = 30.0,
         watchdog: float = 60.0,
         max_frame: int = 1 << 20,
+        ca: str | bytes | os.PathLike[str] | None = None,
     ) -> Subscription:
-        """A subscription to Binance stream names (``"btcusdt@trade"``, ...)."""
+        """A subscription to Binance stream names (``"btcusdt@trade"``, ...).
+        ``wss://`` URLs are verified against the platform's trust store, or against
+        ``ca`` (a PEM bundle as bytes, or its path) for a private exchange."""
         if isinstance(streams, str):
             streams = [streams]
+        ca_pem: bytes | None = None
+        if isinstance(ca, bytes):
+            ca_pem = ca
+        elif ca is not None:
+            try:
+                with open(ca, "rb") as f:
+                    ca_pem = f.read()
+            except OSError as e:
+                raise ConfigError(f"ca: cannot read {os.fspath(ca)!r}: {e.strerror}") from None
         sub = Subscription(
             _core.MarketStream(
                 ws_url=self.config.ws_url,
@@ -535,6 +570,7 @@ class OptimizedBinanceClient:
                 max_backoff=max_backoff,
                 watchdog=watchdog,
                 max_frame=_int("max_frame", max_frame, 1024),
+                ca_pem=ca_pem,
             )
         )
         self._subs.append(sub)

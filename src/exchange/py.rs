@@ -518,7 +518,8 @@ pub struct PyStream {
 #[pymethods]
 impl PyStream {
     #[new]
-    #[pyo3(signature = (*, ws_url, streams, buffer, overflow, max_backoff, watchdog, max_frame))]
+    #[pyo3(signature = (*, ws_url, streams, buffer, overflow, max_backoff, watchdog, max_frame, ca_pem=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         ws_url: String,
         streams: Vec<String>,
@@ -527,6 +528,7 @@ impl PyStream {
         max_backoff: f64,
         watchdog: f64,
         max_frame: usize,
+        ca_pem: Option<Vec<u8>>,
     ) -> PyResult<Self> {
         let cfg = StreamConfig {
             ws_url,
@@ -536,6 +538,7 @@ impl PyStream {
             max_backoff: duration_arg("max_backoff", max_backoff)?,
             watchdog: duration_arg("watchdog", watchdog)?,
             max_frame: max_frame.max(1024),
+            ca_pem,
         };
         let handle = crate::runtime::handle()?;
         Ok(PyStream {

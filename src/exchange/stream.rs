@@ -21,6 +21,37 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::errors::{ErrorKind, FtError, FtResult};
 
+/// The TLS connector for `wss://`: rustls with ring (the HTTP client's
+/// provider), trusting `ca_pem` when given, else the platform's store.
+fn tls_connector(ca_pem: Option<&[u8]>) -> FtResult<tokio_rustls::TlsConnector> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cfg = match ca_pem {
+        Some(pem) => {
+            use rustls_pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert =
+                    cert.map_err(|e| FtError::config(format!("ca: cannot read the bundle: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| FtError::config(format!("ca: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(FtError::config("ca: the CA bundle holds no certificate"));
+            }
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        }
+        None => {
+            use rustls_platform_verifier::ConfigVerifierExt;
+            rustls::ClientConfig::with_platform_verifier()
+                .map_err(|e| FtError::config(format!("ca: the platform trust store: {e}")))?
+        }
+    };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
     Block,
@@ -43,7 +74,7 @@ impl Policy {
 
 #[derive(Clone, Debug)]
 pub struct StreamConfig {
-    /// `ws://host:port` (the combined-stream path is added).
+    /// `ws://host:port` or `wss://host:port` (the combined-stream path is added).
     pub ws_url: String,
     pub streams: Vec<String>,
     pub capacity: usize,
@@ -52,6 +83,8 @@ pub struct StreamConfig {
     /// No frame (data or ping) for this long: the connection is replaced.
     pub watchdog: Duration,
     pub max_frame: usize,
+    /// PEM CA bundle trusted for `wss://` instead of the platform's store.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Default, Debug)]
@@ -80,9 +113,9 @@ pub struct Stream {
 pub fn stream_url(cfg: &StreamConfig) -> FtResult<String> {
     let base = url::Url::parse(&cfg.ws_url)
         .map_err(|e| FtError::config(format!("ws_url: {:?}: {e}", cfg.ws_url)))?;
-    if base.scheme() != "ws" {
+    if base.scheme() != "ws" && base.scheme() != "wss" {
         return Err(FtError::config(format!(
-            "ws_url: only ws:// is supported by this build, got {}",
+            "ws_url: expected ws:// or wss://, got {}",
             base.scheme()
         )));
     }
@@ -123,6 +156,10 @@ impl Stream {
         let url = stream_url(&cfg)?;
         if cfg.capacity == 0 {
             return Err(FtError::config("buffer: at least 1 message"));
+        }
+        if let Some(pem) = &cfg.ca_pem {
+            // a bad bundle is the caller's mistake: say so now, not on every reconnect
+            tls_connector(Some(pem))?;
         }
         let s = Arc::new(Stream {
             cfg,
@@ -200,9 +237,31 @@ impl Stream {
         let mut wcfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
         wcfg.max_frame_size = Some(self.cfg.max_frame);
         wcfg.max_message_size = Some(self.cfg.max_frame);
-        let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(wcfg))
-            .await
-            .map_err(|e| FtError::with_cause(ErrorKind::Connect, "stream handshake", &e))?;
+        if parsed.scheme() == "wss" {
+            let tls = tls_connector(self.cfg.ca_pem.as_deref())?;
+            let name = rustls_pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| FtError::config(format!("ws_url: host {host:?}: {e}")))?;
+            let stream = tokio::time::timeout(Duration::from_secs(10), tls.connect(name, tcp))
+                .await
+                .map_err(|_| FtError::new(ErrorKind::Connect, "stream TLS handshake timed out"))?
+                .map_err(|e| FtError::with_cause(ErrorKind::Connect, "stream TLS handshake", &e))?;
+            let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(wcfg))
+                .await
+                .map_err(|e| FtError::with_cause(ErrorKind::Connect, "stream handshake", &e))?;
+            self.drive(ws).await
+        } else {
+            let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(wcfg))
+                .await
+                .map_err(|e| FtError::with_cause(ErrorKind::Connect, "stream handshake", &e))?;
+            self.drive(ws).await
+        }
+    }
+
+    /// Reads one open connection into the buffer until it ends.
+    async fn drive<S>(&self, mut ws: tokio_tungstenite::WebSocketStream<S>) -> FtResult<()>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         self.counters.connects.fetch_add(1, Ordering::Relaxed);
         loop {
             if self.is_closed() {
