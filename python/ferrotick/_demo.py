@@ -143,6 +143,8 @@ async def _run(a: argparse.Namespace, folder: str) -> dict[str, Any]:
             time_scale=TIME_SCALE,
             ws_ping_interval=TIME_SCALE,
             ws_pong_timeout=10 * TIME_SCALE,
+            # the demo reads no order books: a shallow book keeps the market cheap
+            book_levels=200,
         ) as ex:
             client = OptimizedBinanceClient(
                 BinanceConfig(

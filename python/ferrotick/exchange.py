@@ -546,10 +546,13 @@ class OptimizedBinanceClient:
         watchdog: float = 60.0,
         max_frame: int = 1 << 20,
         ca: str | bytes | os.PathLike[str] | None = None,
+        rotate_after: float = 84_600.0,
     ) -> Subscription:
         """A subscription to Binance stream names (``"btcusdt@trade"``, ...).
         ``wss://`` URLs are verified against the platform's trust store, or against
-        ``ca`` (a PEM bundle as bytes, or its path) for a private exchange."""
+        ``ca`` (a PEM bundle as bytes, or its path) for a private exchange. A
+        connection older than ``rotate_after`` seconds (23.5 h: Binance ends them at
+        24 h) is replaced with no gap and no repeated frame."""
         if isinstance(streams, str):
             streams = [streams]
         ca_pem: bytes | None = None
@@ -571,6 +574,7 @@ class OptimizedBinanceClient:
                 watchdog=watchdog,
                 max_frame=_int("max_frame", max_frame, 1024),
                 ca_pem=ca_pem,
+                rotate_after=rotate_after,
             )
         )
         self._subs.append(sub)

@@ -264,7 +264,7 @@ class AsyncDataProcessor:
         signals = [s for r in results.values() for s in r.signals]
         if signals:
             await self._stage("sinks", self._emit(signals))
-        self.state[symbol] = {"frames": frames, "results": results}
+        self.state[symbol] = {"frames": frames, "results": results, "base": md}
         return SymbolResult(symbol, True, results, signals, bars=len(md))
 
     async def fetch(self, symbol: str) -> MarketData:

@@ -109,7 +109,7 @@ class RealTimeStream:
             # from a state that no partial bar has touched
             closed_results = await proc._analyze_local(s.closed)
             s.results = closed_results
-            base = frames.get(proc.interval)
+            base = st.get("base") or frames.get(proc.interval)
             if base is None:
                 base = await proc.fetch(sym)
             s.seed(base)
@@ -194,12 +194,10 @@ class RealTimeStream:
 
     async def _backfill(self, st: _SymbolState, start: int, end: int) -> None:
         """Bars missed between two closed klines (a reconnect, a late start) come
-        from REST before the newer bar is applied."""
+        from REST before the newer bar is applied; every bar before a closed one
+        has closed, so no clock is consulted."""
         k = await self.client.get_klines(st.symbol, self.proc.interval, start=start, end=end)
-        now = self.proc._now_ms()
         for i in range(len(k)):
-            if int(k.close_time[i]) >= now:
-                break
             row = {
                 "o": k.open[i],
                 "h": k.high[i],
