@@ -10,7 +10,8 @@ class PipelineMetrics:
     """``async_operation_duration_seconds{operation_type}``, ``active_async_tasks``
     and ``async_errors_total{operation_type,error_type}`` in one registry. Every
     processor using that registry shares them, as prometheus_client users share
-    module-level metrics."""
+    module-level metrics; on the default registry they are the process-wide
+    ``AsyncPerformanceMonitor``'s, so pipeline stages show in its metrics too."""
 
     _by_registry: dict[int, tuple[Any, PipelineMetrics]] = {}
     _lock = threading.Lock()
@@ -35,16 +36,32 @@ class PipelineMetrics:
         self._dur: dict[str, Any] = {}
 
     @classmethod
-    def for_registry(cls, registry: Any = None) -> PipelineMetrics:
-        if registry is None:
-            from ..monitor import REGISTRY
+    def _of_monitor(cls, monitor: Any) -> PipelineMetrics:
+        """The process-wide monitor's series: on the default registry the monitor
+        already owns these three names (same types, same labels), so the pipeline
+        records into them instead of registering a clashing second set."""
+        m = cls.__new__(cls)
+        m.registry = monitor.registry
+        m.durations, m.active, m.errors = monitor.duration, monitor.active, monitor.errors
+        m._dur = {}
+        return m
 
+    @classmethod
+    def for_registry(cls, registry: Any = None) -> PipelineMetrics:
+        from ..monitor import REGISTRY
+
+        if registry is None:
             registry = REGISTRY
         with cls._lock:
             hit = cls._by_registry.get(id(registry))
             if hit is not None and hit[0] is registry:
                 return hit[1]
-            m = cls(registry)
+            if registry is REGISTRY:
+                from ..monitor import get_async_monitor
+
+                m = cls._of_monitor(get_async_monitor())
+            else:
+                m = cls(registry)
             cls._by_registry[id(registry)] = (registry, m)
             return m
 
