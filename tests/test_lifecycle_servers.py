@@ -69,9 +69,11 @@ def _clean(log: str) -> None:
 
 SHUTDOWN = [
     "schedulers stopped",
-    "cleaned up analyzer 'regime'",
-    "market data service stopped (1 feed task(s) cancelled)",
-    "cleaned up service 'market_data'",
+    "cleaned up analyzer 'analysis'",
+    "price feed stopped (1 feed task(s) cancelled)",
+    "cleaned up service 'prices'",
+    "embedded simulated exchange stopped",
+    "cleaned up service 'exchange'",
     "service container cleaned up",
     "memory monitoring stopped",
     "async performance monitoring stopped",
@@ -82,6 +84,8 @@ SHUTDOWN = [
 
 
 def test_fastapi_analysis_service_under_uvicorn():
+    """The example: ferrotick.service's app with a price feed of its own that
+    depends on the service's exchange."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "serve.py", "--port", str(port)],
@@ -96,17 +100,23 @@ def test_fastapi_analysis_service_under_uvicorn():
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as http:
             deadline = time.monotonic() + 10
-            while http.get("/analyze/BTCUSDT").json()["price"] is None:
+            while http.get("/price/BTCUSDT").json()["price"] is None:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            assert http.get("/analyze/BTCUSDT").json()["regime"] == "trending"
+            assert http.get("/price/BTCUSDT").json()["price"] > 0
+            assert http.get("/price/XXX").status_code == 404
+            analysis = http.get("/analyze/BTCUSDT", params={"bars": 600})
+            assert analysis.status_code == 200, analysis.text
+            assert set(analysis.json()["results"]) == {"market_regime", "multi_timeframe"}
             health = http.get("/health")
             assert health.status_code == 200, health.text
-            assert health.json()["checks"] == {"market_data": True, "regime": True}
+            checks = health.json()["checks"]
+            assert checks["prices"] is True and checks["exchange"] is True, checks
             metrics = http.get("/metrics").text
             assert 'ferrotick_managed_tasks{group="feeds"} 1' in metrics
             perf = http.get("/async-performance").json()
-            assert perf["regime.analyze"]["count"] >= 2
+            assert perf["prices.poll"]["count"] >= 1
+            assert perf["service.analyze"]["count"] == 1
             tasks = list(http.get("/tasks").json().values())
             assert [t["name"] for t in tasks if not t["done"]] == ["price-refresh"]
     finally:
@@ -115,8 +125,11 @@ def test_fastapi_analysis_service_under_uvicorn():
     _in_order(
         log,
         [
-            "initialized service 'market_data'",
-            "initialized analyzer 'regime'",
+            "embedded simulated exchange at",
+            "initialized service 'exchange'",
+            "price feed started",
+            "initialized service 'prices'",
+            "initialized analyzer 'analysis'",
             "service container initialized",
             "memory monitoring started",
             "async performance monitoring started",

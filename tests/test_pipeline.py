@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_python
 
 import ferrotick
 from ferrotick import _core
@@ -368,6 +369,30 @@ async def test_processor_isolates_failures_and_feeds_metrics_and_sinks() -> None
                 "api_connectivity": True,
                 "thread_pools": True,
             }
+
+
+@pytest.mark.parametrize("monitor_first", [True, False])
+def test_default_registry_processor_shares_the_monitors_series(monitor_first: bool) -> None:
+    """On the default registry the pipeline's series are the process-wide monitor's
+    (same names): creating either first works, and pipeline stages show in both."""
+    out = run_python(
+        f"""
+        from ferrotick.monitor import REGISTRY, generate_latest, get_async_monitor
+        from ferrotick.pipeline import AsyncDataProcessor
+        if {monitor_first}:
+            get_async_monitor()
+        p = AsyncDataProcessor()
+        m = get_async_monitor()
+        assert p.metrics.durations is m.duration and p.metrics.errors is m.errors
+        p.metrics.duration("fetch", 0.01)
+        assert m.get_metrics("fetch")["count"] == 1
+        text = generate_latest(REGISTRY).decode()
+        assert text.count("# TYPE async_operation_duration_seconds histogram") == 1
+        assert 'async_operation_duration_seconds_count{{operation_type="fetch"}} 1' in text
+        print("ok")
+        """
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 @pytest.mark.asyncio

@@ -1,98 +1,91 @@
-"""Seed 000's analysis service on ferrotick: a service container, the schedulers,
-the monitors and the monitoring endpoints, started and stopped by one lifespan.
+"""Seed 000's analysis service, extended: ``ferrotick.service``'s app (the exchange,
+the pipeline, ``POST /detect/``, ``GET /analyze/{symbol}``, ``/metrics``, ``/health``,
+``/async-performance``) with a service of this example's own in its container and two
+routes of its own.
 
     uvicorn app:app --app-dir examples/analysis_service
 
-Endpoints: ``GET /analyze/{symbol}``, ``GET /tasks``, and from ``metrics_router``
-``/metrics``, ``/health``, ``/async-performance``.
+``PriceFeed`` keeps the latest price of a few symbols, polled from the service's
+exchange client by a managed background task; it depends on the service's
+``"exchange"``, so the container starts it after the exchange is connected and stops
+it before the exchange closes. The app runs seed 000's schedulers too
+(``schedulers=True``). Routes added here: ``GET /price/{symbol}`` and ``GET /tasks``.
+With no exchange URL configured, the app embeds ferrotick's simulated exchange.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, HTTPException
 
-from ferrotick import ServiceContainer, TaskManager, track_async_function
-from ferrotick.fastapi import (
-    MetricsMiddleware,
-    get_service,
-    get_task_manager,
-    lifespan,
-    metrics_router,
-)
+from ferrotick import FerrotickError, ServiceContainer, TaskManager, track_async_function
+from ferrotick.fastapi import get_service, get_task_manager
+from ferrotick.service import ExchangeService, create_app
 
 logging.basicConfig(
     level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
 )
 logger = logging.getLogger("analysis_service")
 
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
-class MarketDataService:
-    """Keeps the latest price per symbol, refreshed by a managed background task."""
 
-    def __init__(self) -> None:
+class PriceFeed:
+    """The latest price per symbol, refreshed by a managed background task."""
+
+    def __init__(self, container: ServiceContainer) -> None:
+        self.container = container
         self.prices: dict[str, float] = {}
 
     async def initialize(self) -> None:
         from ferrotick import get_task_manager as tasks
 
         tasks().create_task(self._refresh(), name="price-refresh", group="feeds")
-        logger.info("market data service started")
+        logger.info("price feed started")
 
     async def _refresh(self) -> None:
-        tick = 0
+        exchange: ExchangeService = self.container.get("exchange")
         while True:
-            tick += 1
-            for symbol in ("BTCUSDT", "ETHUSDT"):
-                self.prices[symbol] = 100.0 + tick
-            await asyncio.sleep(0.05)
+            try:
+                await self._poll(exchange)
+            except FerrotickError as e:  # the next round tries again
+                logger.warning("price poll failed: %s", e)
+            await asyncio.sleep(0.2)
+
+    @track_async_function(name="prices.poll")
+    async def _poll(self, exchange: ExchangeService) -> None:
+        assert exchange.client is not None
+        rows = await asyncio.gather(*(exchange.client.get_ticker_price(s) for s in SYMBOLS))
+        for row in rows:
+            self.prices[row["symbol"]] = float(row["price"])
 
     async def cleanup(self) -> None:
         from ferrotick import get_task_manager as tasks
 
         report = await tasks().cancel_group("feeds", timeout=5)
-        logger.info("market data service stopped (%d feed task(s) cancelled)", report.stopped)
+        logger.info("price feed stopped (%d feed task(s) cancelled)", report.stopped)
 
     async def health_check(self) -> bool:
         return bool(self.prices)
 
 
-class RegimeAnalyzer:
-    def __init__(self, market_data: MarketDataService) -> None:
-        self.market_data = market_data
-
-    async def initialize(self) -> None:
-        logger.info("regime analyzer started")
-
-    @track_async_function(name="regime.analyze")
-    async def analyze(self, symbol: str) -> dict[str, Any]:
-        await asyncio.sleep(0)
-        price = self.market_data.prices.get(symbol)
-        return {"symbol": symbol, "price": price, "regime": "trending" if price else "unknown"}
-
-    async def cleanup(self) -> None:
-        logger.info("regime analyzer stopped")
-
-
 container = ServiceContainer(timeout=10)
-market_data = container.register_service("market_data", MarketDataService())
-container.register_analyzer("regime", RegimeAnalyzer(market_data), depends_on=["market_data"])
+container.register_service("prices", PriceFeed(container), depends_on=["exchange"])
+app = create_app(container=container, schedulers=True)
 
-app = FastAPI(lifespan=lifespan(container, report_interval=300))
-app.add_middleware(MetricsMiddleware)
-app.include_router(metrics_router(health_checker=container.health_checker()))
-
-
-Regime = Annotated[RegimeAnalyzer, Depends(get_service("regime"))]
+Prices = Annotated[PriceFeed, Depends(get_service("prices"))]
 Tasks = Annotated[TaskManager, Depends(get_task_manager)]
 
 
-@app.get("/analyze/{symbol}")
-async def analyze(symbol: str, regime: Regime):
-    return await regime.analyze(symbol)
+@app.get("/price/{symbol}")
+async def price(symbol: str, feed: Prices):
+    symbol = symbol.upper()
+    if symbol not in SYMBOLS:
+        raise HTTPException(404, f"{symbol}: not followed (the feed follows {', '.join(SYMBOLS)})")
+    return {"symbol": symbol, "price": feed.prices.get(symbol)}
 
 
 @app.get("/tasks")

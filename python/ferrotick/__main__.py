@@ -118,6 +118,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "ferrotick._demo",
         "the pipeline over many symbols on the embedded simulated exchange, live",
     ),
+    "serve": (
+        "ferrotick.service._cli",
+        "the analysis service (FastAPI under uvicorn), on the embedded simulated exchange "
+        "or a configured one",
+    ),
     "sim": ("ferrotick.__main__", "run the simulated Binance spot exchange until Ctrl-C"),
 }
 
