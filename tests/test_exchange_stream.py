@@ -100,3 +100,32 @@ async def test_ticker_handlers_sync_async_and_raising():
         await c.close()
         with pytest.raises(ConfigError, match="handler"):
             await c.subscribe_to_ticker("BTCUSDT", None)
+
+
+async def _trade_ids(ex, seconds: float, **stream_kw):
+    client = OptimizedBinanceClient(BinanceConfig(base_url=ex.base_url, ws_url=ex.ws_url))
+    sub = client.stream(["btcusdt@trade"], **stream_kw)
+    ids: list[int] = []
+
+    async def read():
+        async for msg in sub:
+            ids.append(int(msg["data"]["t"]))
+
+    task = asyncio.ensure_future(read())
+    await asyncio.sleep(seconds)
+    stats = sub.stats()
+    sub.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return ids, stats
+
+
+async def test_rotation_replaces_connections_without_gaps_or_repeats():
+    # the exchange ends connections after 6 s; the client replaces them every 2 s
+    with SimulatedExchange(["BTCUSDT"], seed=2, trade_rate=200, ws_lifetime=6) as ex:
+        ids, stats = await _trade_ids(ex, 7.5, rotate_after=2.0)
+    assert stats["rotations"] >= 3, stats
+    assert stats["reconnects"] == 0, stats
+    assert len(ids) > 500
+    steps = {b - a for a, b in zip(ids, ids[1:], strict=False)}
+    assert steps == {1}, sorted(steps)[:10]  # every trade once, in order

@@ -518,7 +518,7 @@ pub struct PyStream {
 #[pymethods]
 impl PyStream {
     #[new]
-    #[pyo3(signature = (*, ws_url, streams, buffer, overflow, max_backoff, watchdog, max_frame, ca_pem=None))]
+    #[pyo3(signature = (*, ws_url, streams, buffer, overflow, max_backoff, watchdog, max_frame, ca_pem=None, rotate_after=84_600.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         ws_url: String,
@@ -529,6 +529,7 @@ impl PyStream {
         watchdog: f64,
         max_frame: usize,
         ca_pem: Option<Vec<u8>>,
+        rotate_after: f64,
     ) -> PyResult<Self> {
         let cfg = StreamConfig {
             ws_url,
@@ -539,6 +540,7 @@ impl PyStream {
             watchdog: duration_arg("watchdog", watchdog)?,
             max_frame: max_frame.max(1024),
             ca_pem,
+            rotate_after: duration_arg("rotate_after", rotate_after)?,
         };
         let handle = crate::runtime::handle()?;
         Ok(PyStream {
@@ -597,6 +599,8 @@ impl PyStream {
             ("reconnects", &c.reconnects),
             ("connects", &c.connects),
             ("malformed", &c.malformed),
+            ("rotations", &c.rotations),
+            ("duplicates", &c.duplicates),
         ] {
             d.set_item(k, v.load(Ordering::Relaxed))?;
         }
