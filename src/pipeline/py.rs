@@ -158,44 +158,54 @@ fn pipeline_resample_matrix<'py>(
     let segs = resample::segments(t, &rule).map_err(data_err)?;
     let k = segs.len();
     let last_close = t.last().zip(interval).map(|(t, d)| t + d);
-    let out: Vec<Bars> = py.detach(|| {
-        (0..m)
-            .into_par_iter()
-            .map(|r| {
-                let span = r * n..(r + 1) * n;
-                let x = Ohlcv {
-                    open: &cols[0][span.clone()],
-                    high: &cols[1][span.clone()],
-                    low: &cols[2][span.clone()],
-                    close: &cols[3][span.clone()],
-                    volume: &cols[4][span],
-                };
-                resample::aggregate(&segs, x, &rule, false, last_close)
-            })
-            .collect()
-    });
-    let mut mats: Vec<Array2<f64>> = (0..5).map(|_| Array2::zeros((m, k))).collect();
-    for (r, b) in out.iter().enumerate() {
-        for (mat, col) in mats
-            .iter_mut()
-            .zip([&b.open, &b.high, &b.low, &b.close, &b.volume])
-        {
-            mat.row_mut(r)
-                .iter_mut()
-                .zip(col.iter())
-                .for_each(|(d, s)| *d = *s);
-        }
+    let last_partial = match (segs.last(), last_close) {
+        (Some(s), Some(lc)) => lc < s.bucket_end,
+        _ => false,
+    };
+    let mut bufs: Vec<Vec<f64>> = (0..5).map(|_| vec![0.0; m * k]).collect();
+    if k > 0 {
+        let [o, h, l, c, v] = &mut bufs[..] else {
+            return Err(FtError::internal("five output columns").into());
+        };
+        // each worker writes its rows of the five matrices in place
+        py.detach(|| {
+            o.par_chunks_mut(k)
+                .zip(h.par_chunks_mut(k))
+                .zip(l.par_chunks_mut(k))
+                .zip(c.par_chunks_mut(k))
+                .zip(v.par_chunks_mut(k))
+                .enumerate()
+                .for_each(|(r, ((((o, h), l), c), v))| {
+                    let span = r * n..(r + 1) * n;
+                    let x = Ohlcv {
+                        open: &cols[0][span.clone()],
+                        high: &cols[1][span.clone()],
+                        low: &cols[2][span.clone()],
+                        close: &cols[3][span.clone()],
+                        volume: &cols[4][span],
+                    };
+                    let out = resample::OhlcvOut {
+                        open: o,
+                        high: h,
+                        low: l,
+                        close: c,
+                        volume: v,
+                    };
+                    resample::aggregate_into(&segs, x, out);
+                })
+        });
     }
-    let first = out.into_iter().next().unwrap_or_default();
     let opens: Vec<i64> = segs.iter().map(|s| s.open_time).collect();
     let counts: Vec<u32> = segs.iter().map(|s| (s.end - s.start) as u32).collect();
     let mut items: Vec<Bound<'py, PyAny>> = vec![PyArray1::from_vec(py, opens).into_any()];
-    for mat in mats {
+    for buf in bufs {
+        let mat = Array2::from_shape_vec((m, k), buf)
+            .map_err(|e| FtError::internal(format!("matrix shape: {e}")))?;
         items.push(PyArray2::from_owned_array(py, mat).into_any());
     }
     items.push(PyArray1::from_vec(py, counts).into_any());
     items.push(
-        pyo3::types::PyBool::new(py, first.last_partial)
+        pyo3::types::PyBool::new(py, last_partial)
             .to_owned()
             .into_any(),
     );

@@ -328,6 +328,32 @@ pub fn aggregate(
     out
 }
 
+/// Columns to write one series' buckets into (one value per segment each).
+pub struct OhlcvOut<'a> {
+    pub open: &'a mut [f64],
+    pub high: &'a mut [f64],
+    pub low: &'a mut [f64],
+    pub close: &'a mut [f64],
+    pub volume: &'a mut [f64],
+}
+
+/// [`aggregate`] without gap filling, writing straight into `out` (a row of
+/// a symbols × buckets matrix): the same additions in the same order, so the
+/// same bits.
+pub fn aggregate_into(segs: &[Segment], x: Ohlcv<'_>, out: OhlcvOut<'_>) {
+    for (j, s) in segs.iter().enumerate() {
+        let mut a = Acc::EMPTY;
+        for i in s.start..s.end {
+            a.add(x.open[i], x.high[i], x.low[i], x.close[i], x.volume[i]);
+        }
+        out.open[j] = a.open;
+        out.high[j] = a.high;
+        out.low[j] = a.low;
+        out.close[j] = a.close;
+        out.volume[j] = a.volume;
+    }
+}
+
 /// Resamples one series: `open_time` sorted, strictly increasing.
 /// `interval` is the input bars' length in ms (for the partial-last-bar flag).
 pub fn resample(

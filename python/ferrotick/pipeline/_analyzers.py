@@ -21,7 +21,6 @@ import numpy as np
 
 from .. import _core, _validate
 from .._errors import ConfigError, MarketDataError
-from ..ta import batch_async
 from ..ta._common import SPECS, normalize_spec
 from . import _timeframe as tfm
 from ._data import MarketData
@@ -103,17 +102,20 @@ class _IndicatorSet:
 
     def __init__(self, specs: Sequence[Any]) -> None:
         self.specs = [normalize_spec(s) for s in specs]
-        self.raw = list(specs)
-        labels = [lab for lab, _, _ in self.specs]
-        if len(set(labels)) != len(labels):
-            raise ConfigError(f"indicators: repeated labels {labels}")
+        self.labels = [lab for lab, _, _ in self.specs]
+        if len(set(self.labels)) != len(self.labels):
+            raise ConfigError(f"indicators: repeated labels {self.labels}")
+        self._kernel_specs = [(name, params) for _, name, params in self.specs]
 
     async def batch(self, md: MarketData) -> dict[str, Any]:
-        data = {c: [getattr(md, c)] for c in ("open", "high", "low", "close", "volume")}
-        out = await batch_async(data, self.raw)
-        return {
-            k: (tuple(x[0] for x in v) if isinstance(v, tuple) else v[0]) for k, v in out.items()
-        }
+        """Every indicator over ``md``'s bars in one call on the compute pool (the
+        specs were read once, at construction)."""
+        inputs = [(c, [getattr(md, c)]) for c in ("open", "high", "low", "close", "volume")]
+        result = await _core.ta_batch_async(self._kernel_specs, inputs)
+        out: dict[str, Any] = {}
+        for label, outs in zip(self.labels, result, strict=True):
+            out[label] = outs[0][0] if len(outs) == 1 else tuple(o[0] for o in outs)
+        return out
 
     def streams(self, md: MarketData) -> list[Any]:
         """Streams opened over ``md``'s bars, continuing where the batch ended."""

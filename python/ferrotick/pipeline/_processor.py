@@ -159,6 +159,8 @@ class AsyncDataProcessor:
         self.executor = executor
         self._client = client
         self._own_client = client is None
+        self._client_ready = False
+        self._connect_lock = asyncio.Lock()
         self.metrics = PipelineMetrics.for_registry(registry, monitor)
         self._sym_sem = asyncio.Semaphore(self.config.max_concurrent_symbols)
         self._req_sem = asyncio.Semaphore(self.config.max_concurrent_requests)
@@ -171,12 +173,17 @@ class AsyncDataProcessor:
     # -- client ---------------------------------------------------------------------
 
     async def _get_client(self) -> Any:
+        """The exchange client, connected once (its limits and clock read)."""
         if self._client is None:
             from ..exchange import OptimizedBinanceClient
 
             self._client = OptimizedBinanceClient()
-        if not getattr(self._client, "_connected", False) and hasattr(self._client, "connect"):
-            await self._client.connect()
+        if not self._client_ready:
+            async with self._connect_lock:
+                if not self._client_ready:
+                    if hasattr(self._client, "connect"):
+                        await self._client.connect()
+                    self._client_ready = True
         return self._client
 
     async def _sync_clock(self, client: Any) -> None:
