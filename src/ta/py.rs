@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyTuple};
 use super::batch::{self, run_plan, BatchPlan, OwnedOrBorrowed, OwnedSeries, RowPtr};
 use super::buffers;
 use super::cols::{Cols, OutRows};
-use super::registry::{self, AnyK};
+use super::registry::{self, AnyKernel};
 use super::specs::{self, input_bit, Spec};
 use crate::errors::{ErrorKind, FtError};
 use crate::runtime::bridge;
@@ -40,7 +40,7 @@ pub(super) fn find_spec(name: &str) -> PyResult<&'static Spec> {
     specs::spec(name).ok_or_else(|| input_err(format!("unknown indicator {name:?}")))
 }
 
-pub(super) fn build(spec: &Spec, params: &[f64]) -> PyResult<AnyK> {
+pub(super) fn build(spec: &Spec, params: &[f64]) -> PyResult<AnyKernel> {
     registry::build(spec, params).map_err(input_err)
 }
 
@@ -325,7 +325,7 @@ type SpecArg = (String, Vec<f64>);
 
 /// One input of a batch: a C-contiguous 2-D float64 array (a series per
 /// row, no per-row Python objects) or a list of 1-D arrays.
-enum SeriesSrc<'py> {
+enum SeriesSource<'py> {
     Rows {
         _arr: numpy::PyReadonlyArray2<'py, f64>,
         ptr: usize,
@@ -335,7 +335,7 @@ enum SeriesSrc<'py> {
     List(Vec<PyReadonlyArray1<'py, f64>>),
 }
 
-impl<'py> SeriesSrc<'py> {
+impl<'py> SeriesSource<'py> {
     fn from_py(key: &str, obj: &Bound<'py, PyAny>) -> PyResult<Self> {
         if let Ok(a) = obj.extract::<numpy::PyReadonlyArray2<'py, f64>>() {
             let shape = a.shape().to_vec();
@@ -343,7 +343,7 @@ impl<'py> SeriesSrc<'py> {
                 .as_slice()
                 .map_err(|_| input_err(format!("input {key:?} must be C-contiguous")))?
                 .as_ptr() as usize;
-            return Ok(SeriesSrc::Rows {
+            return Ok(SeriesSource::Rows {
                 _arr: a,
                 ptr,
                 nrows: shape[0],
@@ -355,20 +355,20 @@ impl<'py> SeriesSrc<'py> {
                 "input {key:?} must be a 2-D float64 array or a list of 1-D float64 arrays"
             ))
         })?;
-        Ok(SeriesSrc::List(v))
+        Ok(SeriesSource::List(v))
     }
 
     fn len(&self) -> usize {
         match self {
-            SeriesSrc::Rows { nrows, .. } => *nrows,
-            SeriesSrc::List(v) => v.len(),
+            SeriesSource::Rows { nrows, .. } => *nrows,
+            SeriesSource::List(v) => v.len(),
         }
     }
 
     /// (pointer, length) of series `si`.
     fn row(&self, key: &str, si: usize) -> PyResult<(usize, usize)> {
         match self {
-            SeriesSrc::Rows {
+            SeriesSource::Rows {
                 ptr, nrows, ncols, ..
             } => {
                 if si >= *nrows {
@@ -378,7 +378,7 @@ impl<'py> SeriesSrc<'py> {
                 }
                 Ok((ptr + si * ncols * std::mem::size_of::<f64>(), *ncols))
             }
-            SeriesSrc::List(v) => {
+            SeriesSource::List(v) => {
                 let a = v.get(si).ok_or_else(|| {
                     input_err(format!("input {key:?} has fewer series than the others"))
                 })?;
@@ -393,11 +393,11 @@ impl<'py> SeriesSrc<'py> {
 
 fn read_inputs<'py>(
     inputs: Vec<(String, Bound<'py, PyAny>)>,
-) -> PyResult<Vec<(String, SeriesSrc<'py>)>> {
+) -> PyResult<Vec<(String, SeriesSource<'py>)>> {
     inputs
         .into_iter()
         .map(|(k, o)| {
-            let src = SeriesSrc::from_py(&k, &o)?;
+            let src = SeriesSource::from_py(&k, &o)?;
             Ok((k, src))
         })
         .collect()
@@ -417,7 +417,7 @@ fn plan_kernels(specs: &[SpecArg]) -> PyResult<PlannedKernels> {
 /// input name -> per-series arrays.
 fn columns_for(
     spec: &Spec,
-    inputs: &[(String, SeriesSrc<'_>)],
+    inputs: &[(String, SeriesSource<'_>)],
     si: usize,
 ) -> PyResult<Vec<(u8, usize, usize)>> {
     let mut v = Vec::new();
@@ -455,9 +455,9 @@ struct SeriesPlan {
     offsets: Vec<usize>,
 }
 
-type PlannedKernels = Vec<(AnyK, u8, usize, &'static Spec)>;
+type PlannedKernels = Vec<(AnyKernel, u8, usize, &'static Spec)>;
 
-fn plan_series(ks: &PlannedKernels, inputs: &[(String, SeriesSrc<'_>)]) -> PyResult<SeriesPlan> {
+fn plan_series(ks: &PlannedKernels, inputs: &[(String, SeriesSource<'_>)]) -> PyResult<SeriesPlan> {
     let nser = inputs.first().map(|(_, a)| a.len()).unwrap_or(0);
     if inputs.iter().any(|(_, a)| a.len() != nser) {
         return Err(input_err("every input must have the same number of series"));

@@ -9,7 +9,7 @@ use super::batch;
 use super::cols::{Cols, OutRows};
 use super::kernels::{Bar, Out, I_C, I_H, I_L, I_O, I_V};
 use super::py::{alloc_out, build, check_lengths, find_spec, guarded, input_err};
-use super::registry::AnyK;
+use super::registry::AnyKernel;
 use super::specs::{self, input_bit, Spec};
 
 fn bar_from(spec: &Spec, vals: [f64; 4]) -> (Bar, bool) {
@@ -44,7 +44,7 @@ fn out_obj(py: Python<'_>, nout: usize, r: Option<Out>) -> PyResult<Py<PyAny>> {
 pub struct Stream {
     spec: &'static Spec,
     params: Vec<f64>,
-    k: AnyK,
+    k: AnyKernel,
     last: Option<Out>,
     count: u64,
 }
@@ -241,7 +241,7 @@ impl Stream {
     }
 
     fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
-        let (k, last, count): (AnyK, Option<Out>, u64) = bincode::deserialize(state)
+        let (k, last, count): (AnyKernel, Option<Out>, u64) = bincode::deserialize(state)
             .map_err(|e| input_err(format!("could not unpickle the stream: {e}")))?;
         self.k = k;
         self.last = last;
@@ -442,7 +442,7 @@ impl Bundle {
     }
 
     fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let state: Vec<(&AnyK, &Option<Out>, u64)> = self
+        let state: Vec<(&AnyKernel, &Option<Out>, u64)> = self
             .streams
             .iter()
             .map(|s| (&s.k, &s.last, s.count))
@@ -453,7 +453,7 @@ impl Bundle {
     }
 
     fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
-        let st: Vec<(AnyK, Option<Out>, u64)> = bincode::deserialize(state)
+        let st: Vec<(AnyKernel, Option<Out>, u64)> = bincode::deserialize(state)
             .map_err(|e| input_err(format!("could not unpickle the bundle: {e}")))?;
         if st.len() != self.streams.len() {
             return Err(input_err("bundle state does not match its indicators"));

@@ -4,7 +4,7 @@
 
 use super::kernels::{I_C, I_H, I_L, I_O, I_V};
 
-pub struct P {
+pub struct Param {
     pub name: &'static str,
     pub default: f64,
     pub min: f64,
@@ -12,8 +12,8 @@ pub struct P {
     pub int: bool,
 }
 
-const fn int(name: &'static str, default: f64, min: f64) -> P {
-    P {
+const fn int(name: &'static str, default: f64, min: f64) -> Param {
+    Param {
         name,
         default,
         min,
@@ -22,8 +22,8 @@ const fn int(name: &'static str, default: f64, min: f64) -> P {
     }
 }
 
-const fn matype(name: &'static str, default: f64) -> P {
-    P {
+const fn matype(name: &'static str, default: f64) -> Param {
+    Param {
         name,
         default,
         min: 0.0,
@@ -32,8 +32,8 @@ const fn matype(name: &'static str, default: f64) -> P {
     }
 }
 
-const fn real(name: &'static str, default: f64, min: f64, max: f64) -> P {
-    P {
+const fn real(name: &'static str, default: f64, min: f64, max: f64) -> Param {
+    Param {
         name,
         default,
         min,
@@ -47,7 +47,7 @@ pub struct Spec {
     pub group: &'static str,
     pub title: &'static str,
     pub inputs: &'static [&'static str],
-    pub params: &'static [P],
+    pub params: &'static [Param],
     pub outputs: &'static [&'static str],
 }
 

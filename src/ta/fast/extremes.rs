@@ -96,24 +96,24 @@ pub(super) fn rolling<const MAX: bool>(
 const SCAN_MAX: usize = 22;
 
 /// Windows `scan2` computes at once.
-pub(super) const L2: usize = 8;
+pub(super) const SCAN_BLOCK: usize = 8;
 
 /// What `rolling2` calls with each window's highest `hi` and lowest `lo`:
-/// `one` for window `i`, or `block` for the `L2` windows from `i` on (a
-/// closure takes them one by one; an indicator whose per-window arithmetic
-/// vectorises takes the block).
-pub(super) trait Windows2 {
+/// `one` for window `i`, or `block` for the `SCAN_BLOCK` windows from `i`
+/// on (a closure takes them one by one; an indicator whose per-window
+/// arithmetic vectorises takes the block).
+pub(super) trait HighLowSink {
     fn one(&mut self, i: usize, hh: f64, ll: f64);
 
     #[inline(always)]
-    fn block(&mut self, i: usize, hh: &[f64; L2], ll: &[f64; L2]) {
-        for j in 0..L2 {
+    fn block(&mut self, i: usize, hh: &[f64; SCAN_BLOCK], ll: &[f64; SCAN_BLOCK]) {
+        for j in 0..SCAN_BLOCK {
             self.one(i + j, hh[j], ll[j]);
         }
     }
 }
 
-impl<F: FnMut(usize, f64, f64)> Windows2 for F {
+impl<F: FnMut(usize, f64, f64)> HighLowSink for F {
     #[inline(always)]
     fn one(&mut self, i: usize, hh: f64, ll: f64) {
         self(i, hh, ll)
@@ -124,8 +124,8 @@ impl<F: FnMut(usize, f64, f64)> Windows2 for F {
 /// all its values. The same values come out (an extreme is one of the inputs;
 /// only the sign of a zero tie could differ, which no comparison sees).
 #[inline(always)]
-fn scan2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl Windows2) {
-    const L: usize = L2;
+fn scan2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl HighLowSink) {
+    const L: usize = SCAN_BLOCK;
     let n = hi.len().min(lo.len());
     let (hi, lo) = (&hi[..n], &lo[..n]);
     // every value is checked once: the first p - 1 here, then each as the
@@ -220,7 +220,7 @@ fn scan1<const MAX: bool>(x: &[f64], p: usize, bad: &mut bool, mut f: impl FnMut
 
 /// Two sliding extremes at once (highest of `hi`, lowest of `lo`).
 #[inline(always)]
-pub(super) fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl Windows2) {
+pub(super) fn rolling2(hi: &[f64], lo: &[f64], p: usize, bad: &mut bool, mut f: impl HighLowSink) {
     let n = hi.len().min(lo.len());
     if n < p || p == 0 {
         *bad |= hi.iter().chain(lo).fold(false, |a, v| a | v.is_nan());

@@ -23,11 +23,11 @@ mod volatility;
 mod volume;
 
 use super::cols::{has_fma, Cols};
-use super::registry::AnyK;
+use super::registry::AnyKernel;
 
 /// Runs `k` with a specialised loop if it has one; false otherwise. `cols`
 /// and `rows` start at the first bar (no NaN anywhere in the used inputs).
-pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
+pub fn run(k: &AnyKernel, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
     #[cfg(target_arch = "x86_64")]
     if has_fma() {
         // SAFETY: the CPU supports FMA and AVX2 (checked above).
@@ -40,14 +40,14 @@ pub fn run(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
 /// The CPU must support FMA and AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma,avx2")]
-unsafe fn run_fma(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
+unsafe fn run_fma(k: &AnyKernel, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
     run_local(k, cols, rows)
 }
 
 /// The NaN flag is a local of this (inlined) frame, so the loops keep it in
 /// a register.
 #[inline(always)]
-fn run_local(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
+fn run_local(k: &AnyKernel, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool> {
     let mut bad = false;
     let done = run_inner(k, cols, rows, &mut bad);
     done.then_some(bad)
@@ -56,89 +56,89 @@ fn run_local(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]]) -> Option<bool>
 /// The loop of `k`, if it has one (every loop is inlined here, so that it
 /// is compiled with the CPU features `run_fma` enables).
 #[inline(always)]
-fn run_inner(k: &AnyK, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool) -> bool {
+fn run_inner(k: &AnyKernel, cols: &Cols<'_>, rows: &mut [&mut [f64]], bad: &mut bool) -> bool {
     match k {
-        AnyK::Ma(m) => overlap::ma(&m.ma, cols.c, bad, &mut *rows[0]),
-        AnyK::Mama(m) => {
+        AnyKernel::Ma(m) => overlap::ma(&m.ma, cols.c, bad, &mut *rows[0]),
+        AnyKernel::Mama(m) => {
             let (fast, slow) = m.m.limits();
             let (a, b) = rows.split_at_mut(1);
             overlap::mama(cols.c, fast, slow, bad, &mut *a[0], &mut *b[0]);
             true
         }
-        AnyK::LinReg(lr) => {
+        AnyKernel::LinReg(lr) => {
             stats::linreg(cols.c, lr.p, lr.slope, bad, &mut *rows[0]);
             true
         }
-        AnyK::Obv(_) => {
+        AnyKernel::Obv(_) => {
             volume::obv(cols, bad, &mut *rows[0]);
             true
         }
-        AnyK::Adosc(a) => {
+        AnyKernel::Adosc(a) => {
             volume::adosc(a, cols, bad, &mut *rows[0]);
             true
         }
-        AnyK::Dmi(d) if d.p > 1 => {
+        AnyKernel::Dmi(d) if d.p > 1 => {
             directional::dmi(d.mode, cols, d.p, bad, &mut *rows[0]);
             true
         }
-        AnyK::Trix(t) => {
+        AnyKernel::Trix(t) => {
             momentum::trix(t, cols.c, bad, &mut *rows[0]);
             true
         }
-        AnyK::Ultosc(u) => {
+        AnyKernel::Ultosc(u) => {
             momentum::ultosc(cols, u.p, bad, &mut *rows[0]);
             true
         }
-        AnyK::Sum(su) => {
+        AnyKernel::Sum(su) => {
             stats::sum(cols.c, su.s.period(), bad, &mut *rows[0]);
             true
         }
-        AnyK::MaxMin(m) => {
+        AnyKernel::MaxMin(m) => {
             stats::max_min(cols.c, m.p, m.is_max(), bad, &mut *rows[0]);
             true
         }
-        AnyK::Mid(m) => {
+        AnyKernel::Mid(m) => {
             overlap::mid(m, cols, bad, &mut *rows[0]);
             true
         }
-        AnyK::Aroon(a) => momentum::aroon(a, cols, bad, rows),
-        AnyK::Mfi(m) => {
+        AnyKernel::Aroon(a) => momentum::aroon(a, cols, bad, rows),
+        AnyKernel::Mfi(m) => {
             momentum::mfi(cols, m.p, bad, &mut *rows[0]);
             true
         }
-        AnyK::Sar(k) if k.n == 0 => {
+        AnyKernel::Sar(k) if k.n == 0 => {
             overlap::sar(cols, k.acc, k.max, bad, &mut *rows[0]);
             true
         }
-        AnyK::StochRsi(k) => momentum::stoch_rsi(k, cols, bad, rows),
-        AnyK::Willr(w) => {
+        AnyKernel::StochRsi(k) => momentum::stoch_rsi(k, cols, bad, rows),
+        AnyKernel::Willr(w) => {
             momentum::willr(w.p, cols, bad, &mut *rows[0]);
             true
         }
-        AnyK::Donchian(d) => volatility::donchian(d.p, cols, bad, rows),
-        AnyK::Lag(l) => {
+        AnyKernel::Donchian(d) => volatility::donchian(d.p, cols, bad, rows),
+        AnyKernel::Lag(l) => {
             momentum::lag(cols.c, l, bad, &mut *rows[0]);
             true
         }
-        AnyK::Atr(a) => {
+        AnyKernel::Atr(a) => {
             volatility::atr(cols, a.p, a.mode, bad, &mut *rows[0]);
             true
         }
-        AnyK::TypPrice(_) => {
+        AnyKernel::TypPrice(_) => {
             stats::typprice(cols, bad, &mut *rows[0]);
             true
         }
-        AnyK::Bop(_) => {
+        AnyKernel::Bop(_) => {
             momentum::bop(cols, bad, &mut *rows[0]);
             true
         }
-        AnyK::Ad(_) => {
+        AnyKernel::Ad(_) => {
             volume::ad(cols, bad, &mut *rows[0]);
             true
         }
-        AnyK::Stoch(st) => momentum::stoch(st, cols, bad, rows),
-        AnyK::Bbands(bb) => overlap::bbands(bb, cols.c, bad, rows),
-        AnyK::Var(v) => {
+        AnyKernel::Stoch(st) => momentum::stoch(st, cols, bad, rows),
+        AnyKernel::Bbands(bb) => overlap::bbands(bb, cols.c, bad, rows),
+        AnyKernel::Var(v) => {
             stats::variance(v, cols.c, bad, &mut *rows[0]);
             true
         }

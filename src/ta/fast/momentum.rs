@@ -2,7 +2,7 @@
 //! stochastics, WILLR, AROON, ULTOSC, BOP and MFI.
 
 use super::common::{chk, nan_fill, sel_max, sel_min, true_range};
-use super::extremes::{rolling2, rolling_args, Windows2, L2};
+use super::extremes::{rolling2, rolling_args, HighLowSink, SCAN_BLOCK};
 use super::overlap::{emas, sma};
 use crate::ta::cols::Cols;
 use crate::ta::kernels::{Aroon, Lag, Stoch, StochRsi, Trix};
@@ -234,7 +234,7 @@ struct WillrOut<'a> {
     cnan: bool,
 }
 
-impl Windows2 for &mut WillrOut<'_> {
+impl HighLowSink for &mut WillrOut<'_> {
     #[inline(always)]
     fn one(&mut self, i: usize, hh: f64, ll: f64) {
         let c = self.c[i];
@@ -243,10 +243,10 @@ impl Windows2 for &mut WillrOut<'_> {
     }
 
     #[inline(always)]
-    fn block(&mut self, i: usize, hh: &[f64; L2], ll: &[f64; L2]) {
-        let (c, out) = (&self.c[i..i + L2], &mut self.out[i..i + L2]);
+    fn block(&mut self, i: usize, hh: &[f64; SCAN_BLOCK], ll: &[f64; SCAN_BLOCK]) {
+        let (c, out) = (&self.c[i..i + SCAN_BLOCK], &mut self.out[i..i + SCAN_BLOCK]);
         let mut nan = false;
-        for j in 0..L2 {
+        for j in 0..SCAN_BLOCK {
             nan |= c[j].is_nan();
             out[j] = crate::ta::kernels::willr_value(hh[j], ll[j], c[j]);
         }

@@ -4,11 +4,11 @@
 use super::common::{chk, nan_fill, STREAM_MIN};
 use super::extremes::rolling;
 use crate::ta::cols::{has_fma, Cols};
-use crate::ta::kernels::VarK;
+use crate::ta::kernels::VarKernel;
 
 /// VAR, or STDDEV times its deviation multiplier.
 #[inline(always)]
-pub(super) fn variance(v: &VarK, x: &[f64], bad: &mut bool, out: &mut [f64]) {
+pub(super) fn variance(v: &VarKernel, x: &[f64], bad: &mut bool, out: &mut [f64]) {
     if v.stddev {
         var::<true>(x, v.var.p, v.dev, bad, out);
     } else {

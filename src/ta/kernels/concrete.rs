@@ -4,17 +4,17 @@
 
 use super::base::{o1, Bar, Kernel, Out};
 use super::momentum::FastK;
-use super::overlap::{bands, Delayed2};
+use super::overlap::{bands, DelayedVar};
 use crate::ta::ma::{is_zero, Dema, Ema, Kama, Mama, Sma, Tema, Trima, Wma, T3};
 
 /// A moving average of one series, as a concrete type (no per-bar dispatch).
-pub trait Scalar {
+pub trait ConcreteAverage {
     fn push(&mut self, x: f64) -> Option<f64>;
 }
 
-macro_rules! scalar {
+macro_rules! concrete_average {
     ($($t:ty),*) => {$(
-        impl Scalar for $t {
+        impl ConcreteAverage for $t {
             #[inline(always)]
             fn push(&mut self, x: f64) -> Option<f64> {
                 <$t>::push(self, x)
@@ -23,9 +23,9 @@ macro_rules! scalar {
     )*};
 }
 
-scalar!(Sma, Ema, Wma, Dema, Tema, Trima, Kama, T3);
+concrete_average!(Sma, Ema, Wma, Dema, Tema, Trima, Kama, T3);
 
-impl Scalar for Mama {
+impl ConcreteAverage for Mama {
     #[inline(always)]
     fn push(&mut self, x: f64) -> Option<f64> {
         self.push2(x).map(|v| v.0)
@@ -34,9 +34,9 @@ impl Scalar for Mama {
 
 /// Runs a concrete average over the close.
 #[derive(Clone)]
-pub struct ScalarK<S: Scalar>(pub S);
+pub struct ConcreteMa<S: ConcreteAverage>(pub S);
 
-impl<S: Scalar> Kernel for ScalarK<S> {
+impl<S: ConcreteAverage> Kernel for ConcreteMa<S> {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         self.0.push(b.c).map(o1)
@@ -71,13 +71,13 @@ impl Kernel for MacdEma {
 
 /// APO/PPO with concrete averages (the batch path).
 #[derive(Clone)]
-pub struct PoG<A: Scalar> {
+pub struct ConcretePriceOscillator<A: ConcreteAverage> {
     pub fast: A,
     pub slow: A,
     pub ppo: bool,
 }
 
-impl<A: Scalar> Kernel for PoG<A> {
+impl<A: ConcreteAverage> Kernel for ConcretePriceOscillator<A> {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let f = self.fast.push(b.c);
@@ -97,13 +97,13 @@ impl<A: Scalar> Kernel for PoG<A> {
 
 /// STOCH / STOCHF with concrete averages (the batch path).
 #[derive(Clone)]
-pub struct StochG<A: Scalar, B: Scalar> {
+pub struct ConcreteStoch<A: ConcreteAverage, B: ConcreteAverage> {
     pub k: FastK,
     pub ma1: A,
     pub ma2: Option<B>,
 }
 
-impl<A: Scalar, B: Scalar> Kernel for StochG<A, B> {
+impl<A: ConcreteAverage, B: ConcreteAverage> Kernel for ConcreteStoch<A, B> {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let k = self.k.push(b.h, b.l, b.c)?;
@@ -120,14 +120,14 @@ impl<A: Scalar, B: Scalar> Kernel for StochG<A, B> {
 
 /// BBANDS with a concrete middle average (the batch path).
 #[derive(Clone)]
-pub struct BbandsG<A: Scalar> {
+pub struct ConcreteBbands<A: ConcreteAverage> {
     pub ma: A,
-    pub var: Delayed2,
+    pub var: DelayedVar,
     pub up: f64,
     pub dn: f64,
 }
 
-impl<A: Scalar> Kernel for BbandsG<A> {
+impl<A: ConcreteAverage> Kernel for ConcreteBbands<A> {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let x = b.c;

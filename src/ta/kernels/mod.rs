@@ -19,15 +19,17 @@ mod volatility;
 mod volume;
 
 pub use base::{true_range, Bar, Kernel, Out, I_C, I_H, I_L, I_O, I_V, MAXOUT};
-pub use concrete::{BbandsG, MacdEma, PoG, Scalar, ScalarK, StochG};
+pub use concrete::{
+    ConcreteAverage, ConcreteBbands, ConcreteMa, ConcretePriceOscillator, ConcreteStoch, MacdEma,
+};
 pub use directional::{di_value, dx_value, Dmi};
 pub use momentum::{
     bop_value, fastk_value, mfi_value, money_flow, ultosc_empty, ultosc_terms, ultosc_value,
-    willr_value, Aroon, Bop, Cci, FastK, Lag, Macd, Mfi, Rsi, RsiK, Stoch, StochRsi, Trix, Ultosc,
-    Willr,
+    willr_value, Aroon, Bop, Cci, FastK, Lag, Macd, Mfi, Rsi, RsiKernel, Stoch, StochRsi, Trix,
+    Ultosc, Willr,
 };
-pub use overlap::{Bbands, Delayed2, Ichimoku, MaK, MamaK, Mid, Sar};
-pub use stats::{LinReg, MaxMin, SumK, TypPrice, VarK};
+pub use overlap::{Bbands, DelayedVar, Ichimoku, MaKernel, MamaKernel, Mid, Sar};
+pub use stats::{LinReg, MaxMin, SumKernel, TypPrice, VarKernel};
 pub use volatility::{atr_powers, wilder_step, Atr, Donchian, Keltner};
 pub use volume::{ad_inc, ema_two, Ad, AdSum, Adosc, Obv, Vwap};
 
@@ -112,7 +114,7 @@ mod tests {
     fn variance_of_a_flat_window_is_exactly_zero() {
         for p in [2, 3, 5, 14] {
             for stddev in [false, true] {
-                let mut v = VarK {
+                let mut v = VarKernel {
                     var: Var::new(p),
                     dev: 1.0,
                     stddev,

@@ -83,11 +83,11 @@ impl Rsi {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RsiK {
+pub struct RsiKernel {
     pub r: Rsi,
 }
 
-impl Kernel for RsiK {
+impl Kernel for RsiKernel {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         self.r.push(b.c).map(o1)

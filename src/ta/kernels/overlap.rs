@@ -9,11 +9,11 @@ use crate::ta::ma::{Extreme, Ma, Mama, Ring, Var};
 
 /// A moving average of the close (SMA, EMA, ..., MA with any matype).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MaK {
+pub struct MaKernel {
     pub ma: Ma,
 }
 
-impl Kernel for MaK {
+impl Kernel for MaKernel {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         self.ma.push(b.c).map(o1)
@@ -21,11 +21,11 @@ impl Kernel for MaK {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MamaK {
+pub struct MamaKernel {
     pub m: Box<Mama>,
 }
 
-impl Kernel for MamaK {
+impl Kernel for MamaKernel {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         self.m.push2(b.c).map(|(a, f)| [a, f, 0.0, 0.0])
@@ -42,19 +42,19 @@ pub struct Bbands {
     pub p: usize,
     pub s2: f64,
     /// Other matypes: STDDEV started where TA-Lib starts it.
-    pub var: Delayed2,
+    pub var: DelayedVar,
     pub up: f64,
     pub dn: f64,
 }
 
 /// A variance that skips its first `skip` inputs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Delayed2 {
+pub struct DelayedVar {
     pub skip: usize,
     pub var: Var,
 }
 
-impl Delayed2 {
+impl DelayedVar {
     #[inline(always)]
     pub fn push(&mut self, x: f64) -> Option<f64> {
         if self.skip > 0 {

@@ -7,13 +7,13 @@ use super::base::{o1, Bar, Kernel, Out};
 use crate::ta::ma::{Extreme, Ring, Sum, Var};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct VarK {
+pub struct VarKernel {
     pub var: Var,
     pub dev: f64,
     pub stddev: bool,
 }
 
-impl Kernel for VarK {
+impl Kernel for VarKernel {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         let v = self.var.push(b.c)?;
@@ -129,11 +129,11 @@ impl Kernel for MaxMin {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SumK {
+pub struct SumKernel {
     pub s: Sum,
 }
 
-impl Kernel for SumK {
+impl Kernel for SumKernel {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<Out> {
         self.s.push(b.c).map(o1)
