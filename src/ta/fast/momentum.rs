@@ -1,11 +1,11 @@
 //! Momentum indicators over whole arrays: MOM/ROC/ROCP, TRIX, the
 //! stochastics, WILLR, AROON, ULTOSC, BOP and MFI.
 
-use super::common::{chk, nan_fill, sel_max, sel_min, true_range};
+use super::common::{nan_fill, sel_max, sel_min, true_range};
 use super::extremes::{rolling2, rolling_args, HighLowSink, SCAN_BLOCK};
-use super::overlap::{emas, sma};
+use super::overlap::emas;
 use crate::ta::cols::Cols;
-use crate::ta::kernels::{Aroon, Lag, Stoch, StochRsi, Trix};
+use crate::ta::kernels::{Aroon, Lag, Stoch, Trix};
 use crate::ta::ma::{small, Ma};
 
 /// TRIX: the 1-bar rate of change of the third EMA.
@@ -34,55 +34,6 @@ pub(super) fn stoch(st: &Stoch, cols: &Cols<'_>, bad: &mut bool, rows: &mut [&mu
         _ => return false,
     };
     stoch_sma(cols, st.k.p, a, b, bad, rows)
-}
-
-/// STOCHRSI with an SMA %D: RSI (into the %D row, as scratch), %K over it
-/// (sliding extremes) into the %K row, then %K's SMA into the %D row: the
-/// state machines' values, stage by stage. False for other averages.
-#[inline(always)]
-pub(super) fn stoch_rsi(
-    k: &StochRsi,
-    cols: &Cols<'_>,
-    bad: &mut bool,
-    rows: &mut [&mut [f64]],
-) -> bool {
-    let n = cols.n;
-    let sp = match &k.ma {
-        Ma::Sma(s) => s.period(),
-        _ => return false,
-    };
-    let [ko, dout] = match rows {
-        [a, b] => [a, b],
-        _ => return false,
-    };
-    ko.fill(f64::NAN);
-    let mut rsi = k.rsi.clone();
-    let mut first = None;
-    for i in 0..n {
-        dout[i] = f64::NAN;
-        if let Some(v) = rsi.push(chk(bad, cols.c[i])) {
-            dout[i] = v;
-            first.get_or_insert(i);
-        }
-    }
-    let Some(f0) = first else { return true };
-    let fk = k.k.p;
-    let mut unused = false;
-    {
-        let (rr, kk) = (&dout[f0..], &mut ko[f0..]);
-        rolling2(rr, rr, fk, &mut unused, |i: usize, hh: f64, ll: f64| {
-            kk[i] = crate::ta::kernels::fastk_value(hh, ll, rr[i]);
-        });
-    }
-    dout.fill(f64::NAN);
-    let at = f0 + fk - 1;
-    if at < n {
-        sma(&ko[at..], sp, &mut unused, &mut dout[at..]);
-        // %K shows from %D's first value on
-        let shown = (at + sp - 1).min(n);
-        ko[..shown].fill(f64::NAN);
-    }
-    true
 }
 
 /// WILLR over windows of `p` bars.
