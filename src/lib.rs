@@ -30,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     net::py::register(m)?;
     net::pyclient::register(m)?;
     ta::py::register(m)?;
+    ta::pystream::register(m)?;
     store::py::register(m)?;
     sim::py::register(m)?;
     exchange::py::register(m)?;

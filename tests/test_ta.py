@@ -113,7 +113,7 @@ def test_ties_and_block_edges_match_talib_exactly():
             np.testing.assert_array_equal(ta.AROONOSC(h, lo, p), talib.AROONOSC(h, lo, p))
             np.testing.assert_array_equal(ta.MAX(c, p), talib.MAX(c, p))
             np.testing.assert_array_equal(ta.MIN(c, p), talib.MIN(c, p))
-            # short windows are scanned whole, longer ones slide (fast.rs SCAN_MAX)
+            # short windows are scanned whole, longer ones slide (fast/extremes.rs SCAN_MAX)
             np.testing.assert_array_equal(ta.MIDPOINT(c, p), talib.MIDPOINT(c, p))
             np.testing.assert_array_equal(ta.MIDPRICE(h, lo, p), talib.MIDPRICE(h, lo, p))
             np.testing.assert_allclose(

@@ -8,10 +8,11 @@ use rayon::prelude::*;
 
 use super::cols::{has_fma, Cols, OutRows};
 use super::kernels::{
-    Bar, BbandsG, Kernel, MacdEma, PoG, ScalarK, StochG, I_C, I_H, I_L, I_O, I_V,
+    Bar, ConcreteBbands, ConcreteMa, ConcretePriceOscillator, ConcreteStoch, Kernel, MacdEma, I_C,
+    I_H, I_L, I_O, I_V,
 };
 use super::ma::{Ma, Sma};
-use super::registry::AnyK;
+use super::registry::AnyKernel;
 use crate::errors::{FtError, FtResult};
 
 /// Bars per NaN check (fits the L2 cache with five inputs).
@@ -205,9 +206,9 @@ fn run_local<K: Kernel>(
 }
 
 #[derive(Clone)]
-struct CopyK;
+struct CopyKernel;
 
-impl Kernel for CopyK {
+impl Kernel for CopyKernel {
     #[inline(always)]
     fn next(&mut self, b: &Bar) -> Option<[f64; 4]> {
         Some([b.c, 0.0, 0.0, 0.0])
@@ -218,7 +219,7 @@ impl Kernel for CopyK {
 /// the common kernels are taken out of their enum first, so that the loop
 /// runs on concrete types (the arithmetic, and so the result, is the same).
 pub fn run(
-    k: &mut AnyK,
+    k: &mut AnyKernel,
     mask: u8,
     cols: &Cols<'_>,
     out: &mut OutRows<'_>,
@@ -230,7 +231,7 @@ pub fn run(
 /// Like [`run`] for a kernel that is discarded afterwards: NaN-free series
 /// (after any leading NaNs) go through a specialised loop where one exists.
 pub fn run_fresh(
-    k: &mut AnyK,
+    k: &mut AnyKernel,
     mask: u8,
     cols: &Cols<'_>,
     out: &mut OutRows<'_>,
@@ -255,7 +256,7 @@ pub fn run_fresh(
 }
 
 fn run_state(
-    k: &mut AnyK,
+    k: &mut AnyKernel,
     mask: u8,
     cols: &Cols<'_>,
     out: &mut OutRows<'_>,
@@ -272,12 +273,12 @@ fn run_state(
     macro_rules! sc {
         ($s:expr) => {{
             let s = $s;
-            go!(ScalarK(s.clone()), |kk| *s = kk.0)
+            go!(ConcreteMa(s.clone()), |kk| *s = kk.0)
         }};
     }
     match k {
-        AnyK::Ma(m) => match &mut m.ma {
-            Ma::Copy => run_typed(&mut CopyK, mask, cols, out, cancelled),
+        AnyKernel::Ma(m) => match &mut m.ma {
+            Ma::Copy => run_typed(&mut CopyKernel, mask, cols, out, cancelled),
             Ma::Sma(s) => sc!(s),
             Ma::Ema(s) => sc!(s),
             Ma::Wma(s) => sc!(s),
@@ -288,7 +289,7 @@ fn run_state(
             Ma::Mama(s) => sc!(&mut **s),
             Ma::T3(s) => sc!(s),
         },
-        AnyK::Macd(m) => {
+        AnyKernel::Macd(m) => {
             let m = &mut **m;
             let (mode, fskip, sskip) = (m.mode, m.fast.skip, m.slow.skip);
             let ppo = mode == 2;
@@ -311,7 +312,7 @@ fn run_state(
                     }
                 ),
                 (1 | 2, Ma::Ema(f), Ma::Ema(sl), _) if fskip == 0 && sskip == 0 => go!(
-                    PoG {
+                    ConcretePriceOscillator {
                         fast: f.clone(),
                         slow: sl.clone(),
                         ppo
@@ -322,7 +323,7 @@ fn run_state(
                     }
                 ),
                 (1 | 2, Ma::Sma(f), Ma::Sma(sl), _) if fskip == 0 && sskip == 0 => go!(
-                    PoG {
+                    ConcretePriceOscillator {
                         fast: f.clone(),
                         slow: sl.clone(),
                         ppo
@@ -335,12 +336,12 @@ fn run_state(
                 _ => run_typed(m, mask, cols, out, cancelled),
             }
         }
-        AnyK::Stoch(st) => {
+        AnyKernel::Stoch(st) => {
             let st = &mut **st;
             let super::kernels::Stoch { k: fk, ma1, ma2 } = st;
             match (ma1, ma2) {
                 (Ma::Sma(a), Some(Ma::Sma(b))) => go!(
-                    StochG {
+                    ConcreteStoch {
                         k: fk.clone(),
                         ma1: a.clone(),
                         ma2: Some(b.clone()),
@@ -354,7 +355,7 @@ fn run_state(
                     }
                 ),
                 (Ma::Sma(a), None) => go!(
-                    StochG::<Sma, Sma> {
+                    ConcreteStoch::<Sma, Sma> {
                         k: fk.clone(),
                         ma1: a.clone(),
                         ma2: None,
@@ -367,13 +368,13 @@ fn run_state(
                 _ => run_typed(st, mask, cols, out, cancelled),
             }
         }
-        AnyK::Bbands(bb) => {
+        AnyKernel::Bbands(bb) => {
             let bb = &mut **bb;
             let (up, dn) = (bb.up, bb.dn);
             let super::kernels::Bbands { ma, var, .. } = bb;
             match ma {
                 Ma::Sma(a) => go!(
-                    BbandsG {
+                    ConcreteBbands {
                         ma: a.clone(),
                         var: var.clone(),
                         up,
@@ -385,7 +386,7 @@ fn run_state(
                     }
                 ),
                 Ma::Ema(a) => go!(
-                    BbandsG {
+                    ConcreteBbands {
                         ma: a.clone(),
                         var: var.clone(),
                         up,
@@ -399,9 +400,9 @@ fn run_state(
                 _ => run_typed(bb, mask, cols, out, cancelled),
             }
         }
-        AnyK::StochRsi(b) => run_typed(&mut **b, mask, cols, out, cancelled),
-        AnyK::Keltner(b) => run_typed(&mut **b, mask, cols, out, cancelled),
-        AnyK::Ichimoku(b) => run_typed(&mut **b, mask, cols, out, cancelled),
+        AnyKernel::StochRsi(b) => run_typed(&mut **b, mask, cols, out, cancelled),
+        AnyKernel::Keltner(b) => run_typed(&mut **b, mask, cols, out, cancelled),
+        AnyKernel::Ichimoku(b) => run_typed(&mut **b, mask, cols, out, cancelled),
         _ => crate::with_kernel!(k, kk => run_typed(kk, mask, cols, out, cancelled)),
     }
 }
@@ -486,7 +487,7 @@ unsafe impl Send for RowPtr {}
 unsafe impl Sync for RowPtr {}
 
 pub(crate) struct BatchPlan {
-    pub(crate) kernels: Vec<(AnyK, u8, usize)>,
+    pub(crate) kernels: Vec<(AnyKernel, u8, usize)>,
     pub(crate) series: Vec<OwnedOrBorrowed>,
 }
 

@@ -9,4 +9,6 @@ pub mod fast;
 pub mod kernels;
 pub mod ma;
 pub mod py;
+pub mod pystream;
 pub mod registry;
+pub mod specs;

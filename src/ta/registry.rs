@@ -1,663 +1,20 @@
-//! The function table (names, inputs, parameters with TA-Lib's defaults and
-//! ranges, outputs) and the constructor of each indicator's state machine.
+//! The constructor of each indicator's state machine from the function
+//! table's parameters, the enum that holds any of them, and lookbacks.
 
 use serde::{Deserialize, Serialize};
 
 use super::kernels::*;
 use super::ma::{Delayed, Ema, Extreme, Ma, Mama, Ring, Sum, Var};
-
-pub struct P {
-    pub name: &'static str,
-    pub default: f64,
-    pub min: f64,
-    pub max: f64,
-    pub int: bool,
-}
-
-const fn int(name: &'static str, default: f64, min: f64) -> P {
-    P {
-        name,
-        default,
-        min,
-        max: 100000.0,
-        int: true,
-    }
-}
-
-const fn matype(name: &'static str, default: f64) -> P {
-    P {
-        name,
-        default,
-        min: 0.0,
-        max: 8.0,
-        int: true,
-    }
-}
-
-const fn real(name: &'static str, default: f64, min: f64, max: f64) -> P {
-    P {
-        name,
-        default,
-        min,
-        max,
-        int: false,
-    }
-}
-
-pub struct Spec {
-    pub name: &'static str,
-    pub group: &'static str,
-    pub title: &'static str,
-    pub inputs: &'static [&'static str],
-    pub params: &'static [P],
-    pub outputs: &'static [&'static str],
-}
-
-const R: &[&str] = &["real"];
-const HL: &[&str] = &["high", "low"];
-const HLC: &[&str] = &["high", "low", "close"];
-const HLCV: &[&str] = &["high", "low", "close", "volume"];
-const OUT1: &[&str] = &["real"];
-const BANDS: &[&str] = &["upperband", "middleband", "lowerband"];
-const MACD_OUT: &[&str] = &["macd", "macdsignal", "macdhist"];
-const BIG: f64 = 3e37;
-
-macro_rules! spec {
-    ($name:literal, $group:literal, $title:literal, $inputs:expr, [$($p:expr),*], $outputs:expr) => {
-        Spec {
-            name: $name,
-            group: $group,
-            title: $title,
-            inputs: $inputs,
-            params: &[$($p),*],
-            outputs: $outputs,
-        }
-    };
-}
-
-pub static SPECS: &[Spec] = &[
-    spec!(
-        "SMA",
-        "Overlap Studies",
-        "Simple Moving Average",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "EMA",
-        "Overlap Studies",
-        "Exponential Moving Average",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "WMA",
-        "Overlap Studies",
-        "Weighted Moving Average",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "DEMA",
-        "Overlap Studies",
-        "Double Exponential Moving Average",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "TEMA",
-        "Overlap Studies",
-        "Triple Exponential Moving Average",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "TRIMA",
-        "Overlap Studies",
-        "Triangular Moving Average",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "KAMA",
-        "Overlap Studies",
-        "Kaufman Adaptive Moving Average",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "MAMA",
-        "Overlap Studies",
-        "MESA Adaptive Moving Average",
-        R,
-        [
-            real("fastlimit", 0.5, 0.01, 0.99),
-            real("slowlimit", 0.05, 0.01, 0.99)
-        ],
-        &["mama", "fama"]
-    ),
-    spec!(
-        "T3",
-        "Overlap Studies",
-        "Triple Exponential Moving Average (T3)",
-        R,
-        [int("timeperiod", 5.0, 1.0), real("vfactor", 0.7, 0.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "MA",
-        "Overlap Studies",
-        "Moving average",
-        R,
-        [int("timeperiod", 30.0, 1.0), matype("matype", 0.0)],
-        OUT1
-    ),
-    spec!(
-        "BBANDS",
-        "Overlap Studies",
-        "Bollinger Bands",
-        R,
-        [
-            int("timeperiod", 20.0, 2.0),
-            real("nbdevup", 2.0, -BIG, BIG),
-            real("nbdevdn", 2.0, -BIG, BIG),
-            matype("matype", 0.0)
-        ],
-        BANDS
-    ),
-    spec!(
-        "SAR",
-        "Overlap Studies",
-        "Parabolic SAR",
-        HL,
-        [
-            real("acceleration", 0.02, 0.0, BIG),
-            real("maximum", 0.2, 0.0, BIG)
-        ],
-        OUT1
-    ),
-    spec!(
-        "MIDPOINT",
-        "Overlap Studies",
-        "MidPoint over period",
-        R,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "MIDPRICE",
-        "Overlap Studies",
-        "Midpoint Price over period",
-        HL,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "RSI",
-        "Momentum Indicators",
-        "Relative Strength Index",
-        R,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "MACD",
-        "Momentum Indicators",
-        "Moving Average Convergence/Divergence",
-        R,
-        [
-            int("fastperiod", 12.0, 2.0),
-            int("slowperiod", 26.0, 2.0),
-            int("signalperiod", 9.0, 1.0)
-        ],
-        MACD_OUT
-    ),
-    spec!(
-        "MACDEXT",
-        "Momentum Indicators",
-        "MACD with controllable MA type",
-        R,
-        [
-            int("fastperiod", 12.0, 2.0),
-            matype("fastmatype", 0.0),
-            int("slowperiod", 26.0, 2.0),
-            matype("slowmatype", 0.0),
-            int("signalperiod", 9.0, 1.0),
-            matype("signalmatype", 0.0)
-        ],
-        MACD_OUT
-    ),
-    spec!(
-        "STOCH",
-        "Momentum Indicators",
-        "Stochastic",
-        HLC,
-        [
-            int("fastk_period", 5.0, 1.0),
-            int("slowk_period", 3.0, 1.0),
-            matype("slowk_matype", 0.0),
-            int("slowd_period", 3.0, 1.0),
-            matype("slowd_matype", 0.0)
-        ],
-        &["slowk", "slowd"]
-    ),
-    spec!(
-        "STOCHF",
-        "Momentum Indicators",
-        "Stochastic Fast",
-        HLC,
-        [
-            int("fastk_period", 5.0, 1.0),
-            int("fastd_period", 3.0, 1.0),
-            matype("fastd_matype", 0.0)
-        ],
-        &["fastk", "fastd"]
-    ),
-    spec!(
-        "STOCHRSI",
-        "Momentum Indicators",
-        "Stochastic Relative Strength Index",
-        R,
-        [
-            int("timeperiod", 14.0, 2.0),
-            int("fastk_period", 5.0, 1.0),
-            int("fastd_period", 3.0, 1.0),
-            matype("fastd_matype", 0.0)
-        ],
-        &["fastk", "fastd"]
-    ),
-    spec!(
-        "ADX",
-        "Momentum Indicators",
-        "Average Directional Movement Index",
-        HLC,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "ADXR",
-        "Momentum Indicators",
-        "Average Directional Movement Index Rating",
-        HLC,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "DX",
-        "Momentum Indicators",
-        "Directional Movement Index",
-        HLC,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "PLUS_DI",
-        "Momentum Indicators",
-        "Plus Directional Indicator",
-        HLC,
-        [int("timeperiod", 14.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "MINUS_DI",
-        "Momentum Indicators",
-        "Minus Directional Indicator",
-        HLC,
-        [int("timeperiod", 14.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "PLUS_DM",
-        "Momentum Indicators",
-        "Plus Directional Movement",
-        HL,
-        [int("timeperiod", 14.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "MINUS_DM",
-        "Momentum Indicators",
-        "Minus Directional Movement",
-        HL,
-        [int("timeperiod", 14.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "CCI",
-        "Momentum Indicators",
-        "Commodity Channel Index",
-        HLC,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "MFI",
-        "Momentum Indicators",
-        "Money Flow Index",
-        HLCV,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "MOM",
-        "Momentum Indicators",
-        "Momentum",
-        R,
-        [int("timeperiod", 10.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "ROC",
-        "Momentum Indicators",
-        "Rate of change : ((price/prevPrice)-1)*100",
-        R,
-        [int("timeperiod", 10.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "ROCP",
-        "Momentum Indicators",
-        "Rate of change Percentage: (price-prevPrice)/prevPrice",
-        R,
-        [int("timeperiod", 10.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "WILLR",
-        "Momentum Indicators",
-        "Williams' %R",
-        HLC,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "APO",
-        "Momentum Indicators",
-        "Absolute Price Oscillator",
-        R,
-        [
-            int("fastperiod", 12.0, 2.0),
-            int("slowperiod", 26.0, 2.0),
-            matype("matype", 1.0)
-        ],
-        OUT1
-    ),
-    spec!(
-        "PPO",
-        "Momentum Indicators",
-        "Percentage Price Oscillator",
-        R,
-        [
-            int("fastperiod", 12.0, 2.0),
-            int("slowperiod", 26.0, 2.0),
-            matype("matype", 1.0)
-        ],
-        OUT1
-    ),
-    spec!(
-        "CMO",
-        "Momentum Indicators",
-        "Chande Momentum Oscillator",
-        R,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "AROON",
-        "Momentum Indicators",
-        "Aroon",
-        HL,
-        [int("timeperiod", 14.0, 2.0)],
-        &["aroondown", "aroonup"]
-    ),
-    spec!(
-        "AROONOSC",
-        "Momentum Indicators",
-        "Aroon Oscillator",
-        HL,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "ULTOSC",
-        "Momentum Indicators",
-        "Ultimate Oscillator",
-        HLC,
-        [
-            int("timeperiod1", 7.0, 1.0),
-            int("timeperiod2", 14.0, 1.0),
-            int("timeperiod3", 28.0, 1.0)
-        ],
-        OUT1
-    ),
-    spec!(
-        "TRIX",
-        "Momentum Indicators",
-        "1-day Rate-Of-Change (ROC) of a Triple Smooth EMA",
-        R,
-        [int("timeperiod", 30.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "BOP",
-        "Momentum Indicators",
-        "Balance Of Power",
-        &["open", "high", "low", "close"],
-        [],
-        OUT1
-    ),
-    spec!(
-        "ATR",
-        "Volatility Indicators",
-        "Average True Range",
-        HLC,
-        [int("timeperiod", 14.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "NATR",
-        "Volatility Indicators",
-        "Normalized Average True Range",
-        HLC,
-        [int("timeperiod", 14.0, 1.0)],
-        OUT1
-    ),
-    spec!(
-        "TRANGE",
-        "Volatility Indicators",
-        "True Range",
-        HLC,
-        [],
-        OUT1
-    ),
-    spec!(
-        "OBV",
-        "Volume Indicators",
-        "On Balance Volume",
-        &["real", "volume"],
-        [],
-        OUT1
-    ),
-    spec!(
-        "AD",
-        "Volume Indicators",
-        "Chaikin A/D Line",
-        HLCV,
-        [],
-        OUT1
-    ),
-    spec!(
-        "ADOSC",
-        "Volume Indicators",
-        "Chaikin A/D Oscillator",
-        HLCV,
-        [int("fastperiod", 3.0, 2.0), int("slowperiod", 10.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "STDDEV",
-        "Statistic Functions",
-        "Standard Deviation",
-        R,
-        [int("timeperiod", 5.0, 2.0), real("nbdev", 1.0, -BIG, BIG)],
-        OUT1
-    ),
-    spec!(
-        "VAR",
-        "Statistic Functions",
-        "Variance",
-        R,
-        [int("timeperiod", 5.0, 1.0), real("nbdev", 1.0, -BIG, BIG)],
-        OUT1
-    ),
-    spec!(
-        "LINEARREG",
-        "Statistic Functions",
-        "Linear Regression",
-        R,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "LINEARREG_SLOPE",
-        "Statistic Functions",
-        "Linear Regression Slope",
-        R,
-        [int("timeperiod", 14.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "MAX",
-        "Math Operators",
-        "Highest value over a specified period",
-        R,
-        [int("timeperiod", 30.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "MIN",
-        "Math Operators",
-        "Lowest value over a specified period",
-        R,
-        [int("timeperiod", 30.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "SUM",
-        "Math Operators",
-        "Summation",
-        R,
-        [int("timeperiod", 30.0, 2.0)],
-        OUT1
-    ),
-    spec!(
-        "TYPPRICE",
-        "Price Transform",
-        "Typical Price",
-        HLC,
-        [],
-        OUT1
-    ),
-    // Beyond TA-Lib.
-    spec!(
-        "VWAP",
-        "Volume Indicators",
-        "Volume Weighted Average Price of the typical price (cumulative when timeperiod is 0)",
-        HLCV,
-        [int("timeperiod", 0.0, 0.0)],
-        OUT1
-    ),
-    spec!(
-        "KELTNER",
-        "Volatility Indicators",
-        "Keltner Channels: MA(close) +/- multiplier * ATR",
-        HLC,
-        [
-            int("timeperiod", 20.0, 1.0),
-            int("atr_period", 10.0, 1.0),
-            real("multiplier", 2.0, -BIG, BIG),
-            matype("matype", 1.0)
-        ],
-        BANDS
-    ),
-    spec!(
-        "DONCHIAN",
-        "Volatility Indicators",
-        "Donchian Channels: highest high, midpoint, lowest low",
-        HL,
-        [int("timeperiod", 20.0, 1.0)],
-        BANDS
-    ),
-    spec!(
-        "ICHIMOKU",
-        "Overlap Studies",
-        "Ichimoku lines (not shifted): tenkan, kijun, senkou A, senkou B",
-        HL,
-        [
-            int("tenkan_period", 9.0, 1.0),
-            int("kijun_period", 26.0, 1.0),
-            int("senkou_period", 52.0, 1.0)
-        ],
-        &["tenkan", "kijun", "senkou_a", "senkou_b"]
-    ),
-];
-
-pub fn spec(name: &str) -> Option<&'static Spec> {
-    SPECS.iter().find(|s| s.name == name)
-}
-
-/// Input bit mask of a spec.
-pub fn mask(s: &Spec) -> u8 {
-    let mut m = 0;
-    for i in s.inputs {
-        m |= match *i {
-            "open" => I_O,
-            "high" => I_H,
-            "low" => I_L,
-            "volume" => I_V,
-            _ => I_C,
-        };
-    }
-    m
-}
-
-/// Checks parameters against the spec; the message names the parameter.
-pub fn check_params(s: &Spec, params: &[f64]) -> Result<(), String> {
-    if params.len() != s.params.len() {
-        return Err(format!(
-            "{} takes {} parameters, got {}",
-            s.name,
-            s.params.len(),
-            params.len()
-        ));
-    }
-    for (p, v) in s.params.iter().zip(params) {
-        if v.is_nan() || *v < p.min || *v > p.max || (p.int && v.fract() != 0.0) {
-            let kind = if p.int { "an integer" } else { "a number" };
-            return Err(format!(
-                "{}: {} must be {} in [{}, {}], got {}",
-                s.name, p.name, kind, p.min, p.max, v
-            ));
-        }
-    }
-    Ok(())
-}
+use super::specs::{check_params, Spec};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum AnyK {
-    Ma(MaK),
-    Mama(MamaK),
+pub enum AnyKernel {
+    Ma(MaKernel),
+    Mama(MamaKernel),
     Bbands(Box<Bbands>),
     Sar(Sar),
     Mid(Mid),
-    Rsi(RsiK),
+    Rsi(RsiKernel),
     Macd(Box<Macd>),
     Stoch(Box<Stoch>),
     StochRsi(Box<StochRsi>),
@@ -674,10 +31,10 @@ pub enum AnyK {
     Obv(Obv),
     Ad(Ad),
     Adosc(Adosc),
-    Var(VarK),
+    Var(VarKernel),
     LinReg(LinReg),
     MaxMin(MaxMin),
-    Sum(SumK),
+    Sum(SumKernel),
     TypPrice(TypPrice),
     Vwap(Vwap),
     Keltner(Box<Keltner>),
@@ -690,50 +47,50 @@ pub enum AnyK {
 macro_rules! with_kernel {
     ($any:expr, $k:ident => $body:expr) => {
         match $any {
-            $crate::ta::registry::AnyK::Ma($k) => $body,
-            $crate::ta::registry::AnyK::Mama($k) => $body,
-            $crate::ta::registry::AnyK::Bbands($k) => $body,
-            $crate::ta::registry::AnyK::Sar($k) => $body,
-            $crate::ta::registry::AnyK::Mid($k) => $body,
-            $crate::ta::registry::AnyK::Rsi($k) => $body,
-            $crate::ta::registry::AnyK::Macd($k) => $body,
-            $crate::ta::registry::AnyK::Stoch($k) => $body,
-            $crate::ta::registry::AnyK::StochRsi($k) => $body,
-            $crate::ta::registry::AnyK::Dmi($k) => $body,
-            $crate::ta::registry::AnyK::Cci($k) => $body,
-            $crate::ta::registry::AnyK::Mfi($k) => $body,
-            $crate::ta::registry::AnyK::Lag($k) => $body,
-            $crate::ta::registry::AnyK::Willr($k) => $body,
-            $crate::ta::registry::AnyK::Aroon($k) => $body,
-            $crate::ta::registry::AnyK::Ultosc($k) => $body,
-            $crate::ta::registry::AnyK::Trix($k) => $body,
-            $crate::ta::registry::AnyK::Bop($k) => $body,
-            $crate::ta::registry::AnyK::Atr($k) => $body,
-            $crate::ta::registry::AnyK::Obv($k) => $body,
-            $crate::ta::registry::AnyK::Ad($k) => $body,
-            $crate::ta::registry::AnyK::Adosc($k) => $body,
-            $crate::ta::registry::AnyK::Var($k) => $body,
-            $crate::ta::registry::AnyK::LinReg($k) => $body,
-            $crate::ta::registry::AnyK::MaxMin($k) => $body,
-            $crate::ta::registry::AnyK::Sum($k) => $body,
-            $crate::ta::registry::AnyK::TypPrice($k) => $body,
-            $crate::ta::registry::AnyK::Vwap($k) => $body,
-            $crate::ta::registry::AnyK::Keltner($k) => $body,
-            $crate::ta::registry::AnyK::Donchian($k) => $body,
-            $crate::ta::registry::AnyK::Ichimoku($k) => $body,
+            $crate::ta::registry::AnyKernel::Ma($k) => $body,
+            $crate::ta::registry::AnyKernel::Mama($k) => $body,
+            $crate::ta::registry::AnyKernel::Bbands($k) => $body,
+            $crate::ta::registry::AnyKernel::Sar($k) => $body,
+            $crate::ta::registry::AnyKernel::Mid($k) => $body,
+            $crate::ta::registry::AnyKernel::Rsi($k) => $body,
+            $crate::ta::registry::AnyKernel::Macd($k) => $body,
+            $crate::ta::registry::AnyKernel::Stoch($k) => $body,
+            $crate::ta::registry::AnyKernel::StochRsi($k) => $body,
+            $crate::ta::registry::AnyKernel::Dmi($k) => $body,
+            $crate::ta::registry::AnyKernel::Cci($k) => $body,
+            $crate::ta::registry::AnyKernel::Mfi($k) => $body,
+            $crate::ta::registry::AnyKernel::Lag($k) => $body,
+            $crate::ta::registry::AnyKernel::Willr($k) => $body,
+            $crate::ta::registry::AnyKernel::Aroon($k) => $body,
+            $crate::ta::registry::AnyKernel::Ultosc($k) => $body,
+            $crate::ta::registry::AnyKernel::Trix($k) => $body,
+            $crate::ta::registry::AnyKernel::Bop($k) => $body,
+            $crate::ta::registry::AnyKernel::Atr($k) => $body,
+            $crate::ta::registry::AnyKernel::Obv($k) => $body,
+            $crate::ta::registry::AnyKernel::Ad($k) => $body,
+            $crate::ta::registry::AnyKernel::Adosc($k) => $body,
+            $crate::ta::registry::AnyKernel::Var($k) => $body,
+            $crate::ta::registry::AnyKernel::LinReg($k) => $body,
+            $crate::ta::registry::AnyKernel::MaxMin($k) => $body,
+            $crate::ta::registry::AnyKernel::Sum($k) => $body,
+            $crate::ta::registry::AnyKernel::TypPrice($k) => $body,
+            $crate::ta::registry::AnyKernel::Vwap($k) => $body,
+            $crate::ta::registry::AnyKernel::Keltner($k) => $body,
+            $crate::ta::registry::AnyKernel::Donchian($k) => $body,
+            $crate::ta::registry::AnyKernel::Ichimoku($k) => $body,
         }
     };
 }
 
-impl AnyK {
+impl AnyKernel {
     #[inline]
     pub fn next(&mut self, b: &Bar) -> Option<Out> {
         with_kernel!(self, k => k.next(b))
     }
 }
 
-fn ma_k(p: usize, matype: u32) -> AnyK {
-    AnyK::Ma(MaK {
+fn ma_k(p: usize, matype: u32) -> AnyKernel {
+    AnyKernel::Ma(MaKernel {
         ma: Ma::new(p, matype, 0),
     })
 }
@@ -743,7 +100,7 @@ fn ema_exact(p: usize) -> Ma {
 }
 
 /// Builds the state machine of `name` with validated parameters.
-pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
+pub fn build(s: &Spec, params: &[f64]) -> Result<AnyKernel, String> {
     check_params(s, params)?;
     let pi = |i: usize| params[i] as usize;
     let pm = |i: usize| params[i] as u32;
@@ -755,7 +112,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
         "TEMA" => ma_k(pi(0), 4),
         "TRIMA" => ma_k(pi(0), 5),
         "KAMA" => ma_k(pi(0), 6),
-        "T3" => AnyK::Ma(MaK {
+        "T3" => AnyKernel::Ma(MaKernel {
             ma: if pi(0) == 1 {
                 Ma::Copy
             } else {
@@ -763,20 +120,20 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             },
         }),
         "MA" => ma_k(pi(0), pm(1)),
-        "MAMA" => AnyK::Mama(MamaK {
+        "MAMA" => AnyKernel::Mama(MamaKernel {
             m: Box::new(Mama::new(params[0], params[1], 0)),
         }),
         "BBANDS" => {
             let (p, mt) = (pi(0), pm(3));
             let lb = Ma::lookback(p, mt);
-            AnyK::Bbands(Box::new(Bbands {
+            AnyKernel::Bbands(Box::new(Bbands {
                 ma: Ma::new(p, mt, 0),
                 sma: mt == 0,
                 ring: Ring::new(p),
                 n: 0,
                 p,
                 s2: 0.0,
-                var: Delayed2 {
+                var: DelayedVar {
                     skip: lb.saturating_sub(p - 1),
                     var: Var::new(p),
                 },
@@ -784,18 +141,18 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
                 dn: params[2],
             }))
         }
-        "SAR" => AnyK::Sar(Sar::new(params[0], params[1])),
-        "MIDPOINT" | "MIDPRICE" => AnyK::Mid(Mid {
+        "SAR" => AnyKernel::Sar(Sar::new(params[0], params[1])),
+        "MIDPOINT" | "MIDPRICE" => AnyKernel::Mid(Mid {
             hi: Extreme::new(pi(0), true),
             lo: Extreme::new(pi(0), false),
             n: 0,
             p: pi(0),
             price: s.name == "MIDPRICE",
         }),
-        "RSI" => AnyK::Rsi(RsiK {
+        "RSI" => AnyKernel::Rsi(RsiKernel {
             r: Rsi::new(pi(0), false),
         }),
-        "CMO" => AnyK::Rsi(RsiK {
+        "CMO" => AnyKernel::Rsi(RsiKernel {
             r: Rsi::new(pi(0), true),
         }),
         "MACD" => {
@@ -803,7 +160,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             if sl < f {
                 std::mem::swap(&mut f, &mut sl);
             }
-            AnyK::Macd(Box::new(Macd {
+            AnyKernel::Macd(Box::new(Macd {
                 fast: Delayed::from_ma(ema_exact(f), sl - f),
                 slow: Delayed::from_ma(ema_exact(sl), 0),
                 signal: Some(ema_exact(pi(2))),
@@ -818,7 +175,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             }
             let (lf, ls) = (Ma::lookback(f, fm), Ma::lookback(sl, sm));
             let largest = lf.max(ls);
-            AnyK::Macd(Box::new(Macd {
+            AnyKernel::Macd(Box::new(Macd {
                 fast: Delayed::new(f, fm, largest - lf),
                 slow: Delayed::new(sl, sm, largest - ls),
                 signal: Some(Ma::new(pi(4), pm(5), 0)),
@@ -832,42 +189,42 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             }
             // TA-Lib 0.8 starts both averages on the first bar (unlike
             // MACD, whose fast EMA starts late to align with the slow one).
-            AnyK::Macd(Box::new(Macd {
+            AnyKernel::Macd(Box::new(Macd {
                 fast: Delayed::new(f, mt, 0),
                 slow: Delayed::new(sl, mt, 0),
                 signal: None,
                 mode: if s.name == "APO" { 1 } else { 2 },
             }))
         }
-        "STOCH" => AnyK::Stoch(Box::new(Stoch {
+        "STOCH" => AnyKernel::Stoch(Box::new(Stoch {
             k: FastK::new(pi(0)),
             ma1: Ma::new(pi(1), pm(2), 0),
             ma2: Some(Ma::new(pi(3), pm(4), 0)),
         })),
-        "STOCHF" => AnyK::Stoch(Box::new(Stoch {
+        "STOCHF" => AnyKernel::Stoch(Box::new(Stoch {
             k: FastK::new(pi(0)),
             ma1: Ma::new(pi(1), pm(2), 0),
             ma2: None,
         })),
-        "STOCHRSI" => AnyK::StochRsi(Box::new(StochRsi {
+        "STOCHRSI" => AnyKernel::StochRsi(Box::new(StochRsi {
             rsi: Rsi::new(pi(0), false),
             k: FastK::new(pi(1)),
             ma: Ma::new(pi(2), pm(3), 0),
         })),
-        "PLUS_DM" => AnyK::Dmi(Dmi::new(pi(0), 0)),
-        "MINUS_DM" => AnyK::Dmi(Dmi::new(pi(0), 1)),
-        "PLUS_DI" => AnyK::Dmi(Dmi::new(pi(0), 2)),
-        "MINUS_DI" => AnyK::Dmi(Dmi::new(pi(0), 3)),
-        "DX" => AnyK::Dmi(Dmi::new(pi(0), 4)),
-        "ADX" => AnyK::Dmi(Dmi::new(pi(0), 5)),
-        "ADXR" => AnyK::Dmi(Dmi::new(pi(0), 6)),
-        "CCI" => AnyK::Cci(Cci {
+        "PLUS_DM" => AnyKernel::Dmi(Dmi::new(pi(0), 0)),
+        "MINUS_DM" => AnyKernel::Dmi(Dmi::new(pi(0), 1)),
+        "PLUS_DI" => AnyKernel::Dmi(Dmi::new(pi(0), 2)),
+        "MINUS_DI" => AnyKernel::Dmi(Dmi::new(pi(0), 3)),
+        "DX" => AnyKernel::Dmi(Dmi::new(pi(0), 4)),
+        "ADX" => AnyKernel::Dmi(Dmi::new(pi(0), 5)),
+        "ADXR" => AnyKernel::Dmi(Dmi::new(pi(0), 6)),
+        "CCI" => AnyKernel::Cci(Cci {
             p: pi(0),
             buf: vec![0.0; pi(0)],
             idx: 0,
             n: 0,
         }),
-        "MFI" => AnyK::Mfi(Mfi {
+        "MFI" => AnyKernel::Mfi(Mfi {
             p: pi(0),
             n: 0,
             prev: 0.0,
@@ -877,7 +234,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             neg_sum: 0.0,
             null_run: 0,
         }),
-        "MOM" | "ROC" | "ROCP" => AnyK::Lag(Lag {
+        "MOM" | "ROC" | "ROCP" => AnyKernel::Lag(Lag {
             ring: Ring::new(pi(0)),
             n: 0,
             p: pi(0),
@@ -887,13 +244,13 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
                 _ => 2,
             },
         }),
-        "WILLR" => AnyK::Willr(Willr {
+        "WILLR" => AnyKernel::Willr(Willr {
             hi: Extreme::new(pi(0), true),
             lo: Extreme::new(pi(0), false),
             n: 0,
             p: pi(0),
         }),
-        "AROON" | "AROONOSC" => AnyK::Aroon(Aroon {
+        "AROON" | "AROONOSC" => AnyKernel::Aroon(Aroon {
             hi: Extreme::new(pi(0) + 1, true),
             lo: Extreme::new(pi(0) + 1, false),
             n: 0,
@@ -903,7 +260,7 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
         "ULTOSC" => {
             let mut p = [pi(0), pi(1), pi(2)];
             p.sort_unstable();
-            AnyK::Ultosc(Ultosc {
+            AnyKernel::Ultosc(Ultosc {
                 p,
                 n: 0,
                 prev_c: 0.0,
@@ -914,16 +271,16 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
                 null_run: 0,
             })
         }
-        "TRIX" => AnyK::Trix(Trix {
+        "TRIX" => AnyKernel::Trix(Trix {
             e1: Ema::new(pi(0)),
             e2: Ema::new(pi(0)),
             e3: Ema::new(pi(0)),
             prev: None,
         }),
-        "BOP" => AnyK::Bop(Bop),
+        "BOP" => AnyKernel::Bop(Bop),
         "TRANGE" | "ATR" | "NATR" => {
             let p = if s.params.is_empty() { 1 } else { pi(0) };
-            AnyK::Atr(Atr::new(
+            AnyKernel::Atr(Atr::new(
                 p,
                 match s.name {
                     "TRANGE" => 0,
@@ -932,17 +289,17 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
                 },
             ))
         }
-        "OBV" => AnyK::Obv(Obv {
+        "OBV" => AnyKernel::Obv(Obv {
             started: false,
             obv: 0.0,
             prev: 0.0,
         }),
-        "AD" => AnyK::Ad(Ad {
+        "AD" => AnyKernel::Ad(Ad {
             ad: AdSum::default(),
         }),
         "ADOSC" => {
             let (f, sl) = (pi(0), pi(1));
-            AnyK::Adosc(Adosc {
+            AnyKernel::Adosc(Adosc {
                 ad: AdSum::default(),
                 n: 0,
                 lookback: f.max(sl) - 1,
@@ -952,22 +309,22 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
                 slow: [0.0; 2],
             })
         }
-        "STDDEV" | "VAR" => AnyK::Var(VarK {
+        "STDDEV" | "VAR" => AnyKernel::Var(VarKernel {
             var: Var::new(pi(0)),
             dev: params[1],
             stddev: s.name == "STDDEV",
         }),
         "LINEARREG" | "LINEARREG_SLOPE" => {
-            AnyK::LinReg(LinReg::new(pi(0), s.name == "LINEARREG_SLOPE"))
+            AnyKernel::LinReg(LinReg::new(pi(0), s.name == "LINEARREG_SLOPE"))
         }
-        "MAX" | "MIN" => AnyK::MaxMin(MaxMin {
+        "MAX" | "MIN" => AnyKernel::MaxMin(MaxMin {
             e: Extreme::new(pi(0), s.name == "MAX"),
             n: 0,
             p: pi(0),
         }),
-        "SUM" => AnyK::Sum(SumK { s: Sum::new(pi(0)) }),
-        "TYPPRICE" => AnyK::TypPrice(TypPrice),
-        "VWAP" => AnyK::Vwap(Vwap {
+        "SUM" => AnyKernel::Sum(SumKernel { s: Sum::new(pi(0)) }),
+        "TYPPRICE" => AnyKernel::TypPrice(TypPrice),
+        "VWAP" => AnyKernel::Vwap(Vwap {
             p: pi(0),
             n: 0,
             pv: 0.0,
@@ -977,13 +334,13 @@ pub fn build(s: &Spec, params: &[f64]) -> Result<AnyK, String> {
             last: 0.0,
             null_run: 0,
         }),
-        "KELTNER" => AnyK::Keltner(Box::new(Keltner {
+        "KELTNER" => AnyKernel::Keltner(Box::new(Keltner {
             ma: Ma::new(pi(0), pm(3), 0),
             atr: Atr::new(pi(1), 1),
             mult: params[2],
         })),
-        "DONCHIAN" => AnyK::Donchian(donchian(pi(0))),
-        "ICHIMOKU" => AnyK::Ichimoku(Box::new(Ichimoku {
+        "DONCHIAN" => AnyKernel::Donchian(donchian(pi(0))),
+        "ICHIMOKU" => AnyKernel::Ichimoku(Box::new(Ichimoku {
             t: donchian(pi(0)),
             k: donchian(pi(1)),
             s: donchian(pi(2)),
