@@ -278,3 +278,20 @@ async def test_requests_are_reported_to_the_performance_monitor():
         'async_operation_duration_seconds_count{operation_type="exchange GET /api/v3/time"} 1'
         in text
     )
+
+
+async def test_raw_requests_limit_holds_requests_back():
+    async with SimulatedExchange(["BTCUSDT"], seed=5, raw_limit=20) as ex:
+        async with OptimizedBinanceClient(cfg(ex)) as c:
+            b = c.budget()
+            assert b["raw_requests_limit_5m"] == 20 and b["orders_limit_1d"] == 200_000
+            used = b["raw_requests_used"]  # exchangeInfo and the clock samples
+            tasks = [asyncio.ensure_future(c.get_server_time()) for _ in range(30)]
+            await asyncio.sleep(1.5)
+            finished = sum(t.done() for t in tasks)
+            assert finished == 20 - used  # the rest wait for the next five minutes
+            assert c.budget()["raw_requests_used"] == 20
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert ex.stats()["http_429"] == 0  # never sent past the limit

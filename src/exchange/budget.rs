@@ -8,6 +8,10 @@
 //! raise the confirmed use to what the exchange counted (traffic from other
 //! processes on the same IP included). A 429 or 418 stops every request for
 //! its Retry-After, whether or not the budget is enabled.
+//!
+//! Two slower windows are kept the same way: RAW_REQUESTS (every request
+//! counts 1 per five minutes) and the daily ORDERS count (corrected by
+//! `X-MBX-ORDER-COUNT-1D`). Both are unlimited until `/exchangeInfo` states them.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -20,6 +24,10 @@ use crate::errors::{ErrorKind, FtError, FtResult};
 
 const WEIGHT_WINDOW_MS: i64 = 60_000;
 const ORDER_WINDOW_MS: i64 = 10_000;
+/// RAW_REQUESTS: every request counts 1, per five minutes.
+const RAW_WINDOW_MS: i64 = 300_000;
+/// The daily ORDERS limit's window.
+const DAY_WINDOW_MS: i64 = 86_400_000;
 /// Waiting for a new window goes this far past the estimated boundary, so a
 /// clock estimate a little early does not land in the old window.
 const BOUNDARY_MARGIN_MS: i64 = 150;
@@ -97,11 +105,27 @@ struct State {
     order_window: i64,
     orders_confirmed: u64,
     orders_pending: u64,
+    raw_limit: u64,
+    raw_window: i64,
+    raw_used: u64,
+    day_limit: u64,
+    day_window: i64,
+    day_used: u64,
     blocked_until: Option<Instant>,
 }
 
 impl State {
     fn roll(&mut self, server_ms: i64) {
+        let r = server_ms.div_euclid(RAW_WINDOW_MS);
+        if r > self.raw_window {
+            self.raw_window = r;
+            self.raw_used = 0;
+        }
+        let d = server_ms.div_euclid(DAY_WINDOW_MS);
+        if d > self.day_window {
+            self.day_window = d;
+            self.day_used = 0;
+        }
         let w = server_ms.div_euclid(WEIGHT_WINDOW_MS);
         if w > self.window {
             self.window = w;
@@ -125,6 +149,10 @@ pub struct Snapshot {
     pub weight_pending: u64,
     pub orders_used: u64,
     pub orders_pending: u64,
+    pub raw_limit: u64,
+    pub raw_used: u64,
+    pub orders_day_limit: u64,
+    pub orders_day_used: u64,
     pub blocked_for: f64,
     pub waits: u64,
 }
@@ -150,6 +178,12 @@ impl Budget {
                 order_window: i64::MIN,
                 orders_confirmed: 0,
                 orders_pending: 0,
+                raw_limit: u64::MAX,
+                raw_window: i64::MIN,
+                raw_used: 0,
+                day_limit: u64::MAX,
+                day_window: i64::MIN,
+                day_used: 0,
                 blocked_until: None,
             }),
             changed: Notify::new(),
@@ -168,6 +202,15 @@ impl Budget {
         let mut st = self.st.lock();
         st.weight_limit = weight_limit;
         st.orders_limit = orders_limit;
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    /// The RAW_REQUESTS (per five minutes) and daily ORDERS limits.
+    pub fn set_slow_limits(&self, raw: Option<u64>, orders_per_day: Option<u64>) {
+        let mut st = self.st.lock();
+        st.raw_limit = raw.unwrap_or(u64::MAX);
+        st.day_limit = orders_per_day.unwrap_or(u64::MAX);
         drop(st);
         self.changed.notify_waiters();
     }
@@ -199,6 +242,10 @@ impl Budget {
             weight_pending: st.pending,
             orders_used: st.orders_confirmed,
             orders_pending: st.orders_pending,
+            raw_limit: st.raw_limit,
+            raw_used: st.raw_used,
+            orders_day_limit: st.day_limit,
+            orders_day_used: st.day_used,
             blocked_for: st
                 .blocked_until
                 .map_or(0.0, |u| u.saturating_duration_since(now).as_secs_f64()),
@@ -222,7 +269,9 @@ impl Budget {
                 } else if !st.enabled {
                     st.pending += weight;
                     st.orders_pending += orders;
-                    return Ok(self.reservation(weight, orders, st.window));
+                    st.raw_used += 1;
+                    st.day_used += orders;
+                    return Ok(self.reservation(weight, orders, &st));
                 } else {
                     if weight > st.weight_limit || orders > st.orders_limit {
                         return Err(FtError::new(
@@ -236,18 +285,27 @@ impl Budget {
                     let w_ok = st.confirmed + st.pending + weight <= st.weight_limit;
                     let o_ok = orders == 0
                         || st.orders_confirmed + st.orders_pending + orders <= st.orders_limit;
-                    if w_ok && o_ok {
+                    let r_ok = st.raw_used < st.raw_limit;
+                    let d_ok = orders == 0 || st.day_used.saturating_add(orders) <= st.day_limit;
+                    if w_ok && o_ok && r_ok && d_ok {
                         st.pending += weight;
                         st.orders_pending += orders;
-                        return Ok(self.reservation(weight, orders, st.window));
+                        st.raw_used += 1;
+                        st.day_used += orders;
+                        return Ok(self.reservation(weight, orders, &st));
                     }
                     let to = |len: i64| {
                         let next = (server.div_euclid(len) + 1) * len + BOUNDARY_MARGIN_MS;
                         Duration::from_millis((next - server).max(1) as u64)
                     };
-                    match (w_ok, o_ok) {
-                        (false, _) => to(WEIGHT_WINDOW_MS),
-                        _ => to(ORDER_WINDOW_MS),
+                    if !d_ok {
+                        to(DAY_WINDOW_MS)
+                    } else if !r_ok {
+                        to(RAW_WINDOW_MS)
+                    } else if !w_ok {
+                        to(WEIGHT_WINDOW_MS)
+                    } else {
+                        to(ORDER_WINDOW_MS)
                     }
                 }
             };
@@ -264,12 +322,14 @@ impl Budget {
         }
     }
 
-    fn reservation(self: &Arc<Self>, weight: u64, orders: u64, window: i64) -> Reservation {
+    fn reservation(self: &Arc<Self>, weight: u64, orders: u64, st: &State) -> Reservation {
         Reservation {
             budget: self.clone(),
             weight,
             orders,
-            window,
+            window: st.window,
+            raw_window: st.raw_window,
+            day_window: st.day_window,
             sent: false,
             settled: false,
         }
@@ -284,6 +344,8 @@ pub struct Reservation {
     weight: u64,
     orders: u64,
     window: i64,
+    raw_window: i64,
+    day_window: i64,
     sent: bool,
     settled: bool,
 }
@@ -293,11 +355,21 @@ impl Reservation {
         self.sent = true;
     }
 
-    /// The response arrived: `used_weight` and `order_count` are the
-    /// exchange's headers, when present.
-    pub fn settle(mut self, used_weight: Option<u64>, order_count: Option<u64>) {
+    /// The response arrived: `used_weight`, `order_count` (10 s) and
+    /// `day_orders` are the exchange's headers, when present.
+    pub fn settle(
+        mut self,
+        used_weight: Option<u64>,
+        order_count: Option<u64>,
+        day_orders: Option<u64>,
+    ) {
         self.settled = true;
         let mut st = self.budget.st.lock();
+        if let Some(d) = day_orders {
+            if st.day_window == self.day_window {
+                st.day_used = st.day_used.max(d);
+            }
+        }
         st.pending = st.pending.saturating_sub(self.weight);
         st.orders_pending = st.orders_pending.saturating_sub(self.orders);
         let same_window = st.window == self.window;
@@ -329,6 +401,15 @@ impl Drop for Reservation {
             st.confirmed += self.weight;
             st.orders_confirmed += self.orders;
         }
+        if !self.sent {
+            // never sent: the slow windows get their count back
+            if st.raw_window == self.raw_window {
+                st.raw_used = st.raw_used.saturating_sub(1);
+            }
+            if st.day_window == self.day_window {
+                st.day_used = st.day_used.saturating_sub(self.orders);
+            }
+        }
         drop(st);
         self.budget.changed.notify_waiters();
     }
@@ -337,6 +418,29 @@ impl Drop for Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn raw_requests_and_daily_orders_are_windows_too() {
+        let b = Budget::new(true, 6000, 100);
+        b.set_slow_limits(Some(3), Some(2));
+        let r1 = b.reserve(1, 1).await.unwrap();
+        let r2 = b.reserve(1, 1).await.unwrap();
+        // the third order would pass the day's 2; a plain request still fits
+        let waiting = tokio::time::timeout(Duration::from_millis(30), b.reserve(1, 1)).await;
+        assert!(waiting.is_err());
+        let r3 = b.reserve(1, 0).await.unwrap();
+        // four requests would pass RAW_REQUESTS' 3 per five minutes
+        let waiting = tokio::time::timeout(Duration::from_millis(30), b.reserve(1, 0)).await;
+        assert!(waiting.is_err());
+        // a reservation dropped unsent gives its count back
+        drop(r3);
+        let s = b.snapshot();
+        assert_eq!((s.raw_used, s.orders_day_used), (2, 2));
+        let _r4 = b.reserve(1, 0).await.unwrap();
+        r1.settle(None, None, Some(5));
+        assert_eq!(b.snapshot().orders_day_used, 5);
+        drop(r2);
+    }
 
     #[test]
     fn weights_follow_the_documented_table() {
@@ -368,7 +472,7 @@ mod tests {
         assert_eq!((s.weight_used, s.orders_used), (6, 1));
         // the headers correct the use upward (another process's traffic)
         let r = b.reserve(2, 0).await.unwrap();
-        r.settle(Some(9), None);
+        r.settle(Some(9), None, None);
         assert_eq!(b.snapshot().weight_used, 9);
         // a request that no longer fits waits rather than being sent
         let waiting = tokio::time::timeout(Duration::from_millis(30), b.reserve(2, 0)).await;

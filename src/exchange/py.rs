@@ -342,6 +342,12 @@ impl PyExchange {
         d.set_item("weight_pending", s.weight_pending)?;
         d.set_item("orders_used", s.orders_used)?;
         d.set_item("orders_pending", s.orders_pending)?;
+        // unlimited until /exchangeInfo states the limit
+        let known = |v: u64| (v != u64::MAX).then_some(v);
+        d.set_item("raw_requests_limit_5m", known(s.raw_limit))?;
+        d.set_item("raw_requests_used", s.raw_used)?;
+        d.set_item("orders_limit_1d", known(s.orders_day_limit))?;
+        d.set_item("orders_used_1d", s.orders_day_used)?;
         d.set_item("blocked_for", s.blocked_for)?;
         d.set_item("waits", s.waits)?;
         d.set_item(

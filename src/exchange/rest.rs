@@ -276,7 +276,8 @@ impl Exchange {
         let used = header(&resp.headers, "x-mbx-used-weight-1m").and_then(|v| v.parse().ok());
         let orders_used =
             header(&resp.headers, "x-mbx-order-count-10s").and_then(|v| v.parse().ok());
-        reservation.settle(used, orders_used);
+        let day_orders = header(&resp.headers, "x-mbx-order-count-1d").and_then(|v| v.parse().ok());
+        reservation.settle(used, orders_used, day_orders);
         let body = match resp.body {
             crate::net::client::Body::Full(b) => b,
             crate::net::client::Body::Stream(_) => Bytes::new(),
@@ -440,6 +441,8 @@ impl Exchange {
         };
         let mut weight = None;
         let mut orders = None;
+        let mut raw = None;
+        let mut day_orders = None;
         for l in info.limits {
             let secs = l.num
                 * match l.interval.as_str() {
@@ -452,9 +455,12 @@ impl Exchange {
                 ("REQUEST_WEIGHT", 60) => weight = Some(l.limit),
                 // an ORDERS limit per N seconds, as orders per 10 s
                 ("ORDERS", 1..=10) => orders = Some(l.limit * 10 / secs),
+                ("ORDERS", 86_400) => day_orders = Some(l.limit),
+                ("RAW_REQUESTS", 300) => raw = Some(l.limit),
                 _ => {}
             }
         }
+        self.budget.set_slow_limits(raw, day_orders);
         let (w, o) = Self::capped(&self.s, weight.unwrap_or(6000), orders.unwrap_or(100));
         self.budget.set_limits(w, o);
         self.limits_loaded.store(true, Ordering::Release);
