@@ -302,14 +302,6 @@ class AsyncDataProcessor:
     async def _resample(self, md: MarketData) -> dict[str, MarketData]:
         return {tf: md if tf == md.timeframe else md.resample(tf) for tf in self.timeframes}
 
-    def _input_of(self, a: Any, frames: dict[str, MarketData]) -> Any:
-        if getattr(a, "timeframes", None) is not None:
-            return {tf: frames[tf] for tf in a.timeframes}
-        tf = getattr(a, "timeframe", None) or self.timeframes[0]
-        if tf not in frames:
-            raise ConfigError(f"analyzers: {a!r} wants timeframe {tf!r}, not in {self.timeframes}")
-        return frames[tf]
-
     async def _analyze(self, frames: dict[str, MarketData]) -> dict[str, AnalysisResult]:
         if self.executor is not None:
             return await self._analyze_remote(frames)
@@ -318,7 +310,7 @@ class AsyncDataProcessor:
     async def _analyze_local(self, frames: dict[str, MarketData]) -> dict[str, AnalysisResult]:
         async with self._cpu_sem:
             rs = await asyncio.gather(
-                *(a.analyze(self._input_of(a, frames)) for a in self.analyzers)
+                *(a.analyze(_inputs_for(a, frames, self.timeframes)) for a in self.analyzers)
             )
         return {
             getattr(a, "name", type(a).__name__): r for a, r in zip(self.analyzers, rs, strict=True)
@@ -439,9 +431,14 @@ class AsyncDataProcessor:
 
 
 def _inputs_for(a: Any, frames: dict[str, MarketData], timeframes: list[str]) -> Any:
+    """What analyzer ``a`` is given: ``{timeframe: MarketData}`` when it has
+    ``timeframes``, else the MarketData of its ``timeframe`` (or the first one)."""
     if getattr(a, "timeframes", None) is not None:
         return {tf: frames[tf] for tf in a.timeframes}
-    return frames[getattr(a, "timeframe", None) or timeframes[0]]
+    tf = getattr(a, "timeframe", None) or timeframes[0]
+    if tf not in frames:
+        raise ConfigError(f"analyzers: {a!r} wants timeframe {tf!r}, not in {timeframes}")
+    return frames[tf]
 
 
 def _analyze_on_worker(
